@@ -1,0 +1,58 @@
+// Package access defines Quire's capability tokens, invite links and
+// revocation records, and the one authorization rule that every replica and
+// every relay applies to every change.
+//
+// The package is pure: no goroutines, no I/O, no wall clock (time is a
+// parameter), no logging, and randomness only from an io.Reader the caller
+// passes in. It imports the standard library only, so crdt, store, p2p and
+// relay can all import it.
+//
+// # Identities
+//
+// A device is an Ed25519 key pair (the same key as its libp2p peer key).
+// [Fingerprint] renders a public key for people to compare.
+//
+// # Tokens
+//
+// A [Token] grants [Rights] on one document to an audience key for a bounded
+// lifetime. A root token is issued by the document's root key (the creator
+// named in the genesis change). Any other token embeds the parent it is
+// delegated from, and its issuer must be that parent's audience.
+//
+// Delegation rule: any holder may delegate a subset of its own rights, within
+// its own lifetime, to any key. Admin is not needed to delegate. This is the
+// classic attenuation rule of capability systems, and it is what invite links
+// need: the invite key holds, say, Write and hands Write to the device that
+// accepts the link. The price is that a Write holder can share Write; the
+// remedy is revocation, which cuts every token delegated below the revoked one.
+//
+// Invariants checked by [Verify] on every link, root first:
+//   - the chain has at most [MaxDepth] links and encodes to at most [MaxTokenSize] bytes;
+//   - the root's issuer is the document's root key;
+//   - every link names the same document;
+//   - every link's signature is valid;
+//   - a child's issuer is its parent's audience;
+//   - a child's rights are a subset of its parent's (see [Rights.Within]);
+//   - a child's [NotBefore, Expiry] lies within its parent's;
+//   - now lies within every link's [NotBefore-Skew, Expiry+Skew];
+//   - no link's id and no link's audience key is revoked;
+//   - the last link's audience is the expected audience.
+//
+// # Encoding
+//
+// Tokens and revocation records have one canonical binary encoding: fixed
+// width fields, big-endian integers, and a 2-byte length before the embedded
+// parent (0 for a root). Decoding rejects unknown versions, undefined right
+// bits, NotBefore after Expiry, trailing bytes and short input, so anything
+// that decodes re-encodes to the same bytes. A token's id is the SHA-256 of
+// its encoding. Signatures cover a domain-separation prefix followed by the
+// encoding of every field except the signature.
+//
+// # Revocation
+//
+// A [Revocation] record, signed by a holder of Admin, revokes a token (by id)
+// or a device key. Records travel inside the document's history; [Decide]
+// turns the records of a history into a [Ruling] by a deterministic rule over
+// the causal order, described there. [Authorize] combines the token check,
+// the right a change kind needs, and the ruling.
+package access
