@@ -84,3 +84,8 @@ func resign(tok *Token, priv ed25519.PrivateKey) *Token {
 	tok.sign(priv)
 	return tok
 }
+
+// signWith signs domain||msg; tests use it to build records Revoke refuses.
+func signWith(priv ed25519.PrivateKey, domain string, msg []byte) []byte {
+	return ed25519.Sign(priv, append([]byte(domain), msg...))
+}

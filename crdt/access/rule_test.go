@@ -1,0 +1,254 @@
+package access
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// dag is an in-memory History: each change lists its parents.
+type dag map[ChangeRef][]ChangeRef
+
+func (d dag) Precedes(a, b ChangeRef) bool {
+	seen := map[ChangeRef]bool{}
+	stack := slices.Clone(d[b])
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c == a {
+			return true
+		}
+		if !seen[c] {
+			seen[c] = true
+			stack = append(stack, d[c]...)
+		}
+	}
+	return false
+}
+
+// change is one change of a scripted history.
+type change struct {
+	name    string
+	ref     ChangeRef
+	parents []string
+	author  string
+	proof   *Token
+	kind    Kind
+	rec     *Revocation
+}
+
+// script builds the history used by the rule tests. refA and refB are the
+// first bytes of the refs of alice's and bob's concurrent revocations of
+// each other, which decide who wins.
+func script(t *testing.T, refA, refB byte) []change {
+	alice := chain(t, Admin, "root", "alice")
+	bob := chain(t, Admin, "root", "bob")
+	wendy := mustIssue(t, alice, "alice", Grant{Audience: testPub("wendy"), Rights: Write, NotBefore: hours(-1), Expiry: hours(1)})
+	revoke := func(proof *Token, by, target string) *Revocation {
+		r, err := Revoke(proof, testKey(by), TargetKey, testPub(target), testEpoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	return []change{
+		{name: "g", ref: ChangeRef{0x01}, author: "root", proof: chain(t, Admin, "root", "root"), kind: KindText},
+		{name: "a1", ref: ChangeRef{0x02}, parents: []string{"g"}, author: "alice", proof: alice, kind: KindText},
+		{name: "b1", ref: ChangeRef{0x03}, parents: []string{"g"}, author: "bob", proof: bob, kind: KindText},
+		{name: "w1", ref: ChangeRef{0x04}, parents: []string{"g"}, author: "wendy", proof: wendy, kind: KindText},
+		{name: "rA", ref: ChangeRef{refA}, parents: []string{"a1"}, author: "alice", proof: alice, kind: KindAccess, rec: revoke(alice, "alice", "bob")},
+		{name: "rB", ref: ChangeRef{refB}, parents: []string{"b1"}, author: "bob", proof: bob, kind: KindAccess, rec: revoke(bob, "bob", "alice")},
+		{name: "w2", ref: ChangeRef{0x05}, parents: []string{"rA", "rB"}, author: "wendy", proof: wendy, kind: KindText},
+		{name: "b2", ref: ChangeRef{0x06}, parents: []string{"rA"}, author: "bob", proof: bob, kind: KindComment},
+		{name: "a2", ref: ChangeRef{0x07}, parents: []string{"rA", "rB"}, author: "alice", proof: alice, kind: KindText},
+	}
+}
+
+// replay delivers changes in the given order to a fresh replica (which
+// buffers nothing: Decide only needs the final set) and returns, per change
+// name, "ok" or the sentinel that rejected it.
+func replay(changes []change) map[string]string {
+	byName := map[string]change{}
+	for _, c := range changes {
+		byName[c.name] = c
+	}
+	h := dag{}
+	var events []RevocationEvent
+	for _, c := range changes {
+		for _, p := range c.parents {
+			h[c.ref] = append(h[c.ref], byName[p].ref)
+		}
+		if c.rec != nil {
+			events = append(events, RevocationEvent{Change: c.ref, Record: c.rec})
+		}
+	}
+	ruling := Decide(h, events, testDoc, testPub("root"))
+	out := map[string]string{}
+	for _, c := range changes {
+		_, err := Authorize(ChangeInfo{Ref: c.ref, Author: testPub(c.author), Kind: c.kind, Time: testEpoch}, c.proof,
+			Policy{Doc: testDoc, Root: testPub("root"), Ruling: ruling})
+		out[c.name] = verdict(err)
+	}
+	return out
+}
+
+func verdict(err error) string {
+	for _, s := range []error{ErrRevoked, ErrInsufficientRights, ErrExpired, ErrBadSignature} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+func TestMutualRevocation(t *testing.T) {
+	rev := ErrRevoked.Error()
+	tests := []struct {
+		name       string
+		refA, refB byte
+		want       map[string]string
+	}{
+		{"alice first", 0x20, 0x30, map[string]string{
+			"g": "ok", "a1": "ok", "b1": rev, "w1": "ok", "rA": "ok", "rB": rev, "w2": "ok", "b2": rev, "a2": "ok"}},
+		{"bob first", 0x30, 0x20, map[string]string{
+			"g": "ok", "a1": rev, "b1": "ok", "w1": rev, "rA": rev, "rB": "ok", "w2": rev, "b2": "ok", "a2": rev}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			changes := script(t, tt.refA, tt.refB)
+			got := replay(changes)
+			for name, want := range tt.want {
+				if got[name] != want {
+					t.Errorf("change %s: got %s, want %s", name, got[name], want)
+				}
+			}
+			// Every delivery order decides the same.
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range 300 {
+				perm := slices.Clone(changes)
+				rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+				if again := replay(perm); fmt.Sprint(again) != fmt.Sprint(got) {
+					t.Fatalf("shuffle %d: got %v, want %v", i, again, got)
+				}
+			}
+		})
+	}
+}
+
+func TestRevocationCausalCut(t *testing.T) {
+	// Root revokes bob after seeing b1: b1 stays, bob's later and concurrent
+	// changes go, and so do tokens bob issued.
+	root := chain(t, Admin, "root", "root")
+	bob := chain(t, Write, "root", "bob")
+	bobsFriend := mustIssue(t, bob, "bob", Grant{Audience: testPub("friend"), Rights: Read | 0, NotBefore: hours(-1), Expiry: hours(1)})
+	rec, err := Revoke(root, testKey("root"), TargetToken, bob.ID(), testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dag{
+		{0xb1}: {{0x01}},
+		{0xee}: {{0xb1}},
+		{0xb2}: {{0xb1}},
+		{0xb3}: {{0xee}},
+	}
+	ruling := Decide(h, []RevocationEvent{{Change: ChangeRef{0xee}, Record: rec}}, testDoc, testPub("root"))
+	tests := []struct {
+		ref    ChangeRef
+		author string
+		proof  *Token
+		kind   Kind
+		want   error
+	}{
+		{ChangeRef{0xb1}, "bob", bob, KindText, nil},
+		{ChangeRef{0xb2}, "bob", bob, KindText, ErrRevoked},
+		{ChangeRef{0xb3}, "bob", bob, KindText, ErrRevoked},
+		{ChangeRef{0xb3}, "friend", bobsFriend, KindText, ErrInsufficientRights},
+		{ChangeRef{0xb1}, "friend", bobsFriend, KindRelay, ErrInsufficientRights},
+		{ChangeRef{0xb3}, "root", root, KindAccess, nil},
+	}
+	for _, tt := range tests {
+		_, err := Authorize(ChangeInfo{Ref: tt.ref, Author: testPub(tt.author), Kind: tt.kind, Time: testEpoch}, tt.proof,
+			Policy{Doc: testDoc, Root: testPub("root"), Ruling: ruling})
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s change %x: got %v, want %v", tt.author, tt.ref[:1], err, tt.want)
+		}
+	}
+	if !ruling.TokenRevoked(bob.ID()) || ruling.KeyRevoked(testPub("bob")) {
+		t.Errorf("ruling as Revocations: got token %v key %v, want true false",
+			ruling.TokenRevoked(bob.ID()), ruling.KeyRevoked(testPub("bob")))
+	}
+	// The friend's read token is revoked with bob's.
+	_, err = Verify(bobsFriend, VerifyParams{Doc: testDoc, Root: testPub("root"), Audience: testPub("friend"), Now: testEpoch, Revoked: ruling})
+	if !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify friend: got %v, want %v", err, ErrRevoked)
+	}
+}
+
+func TestDecideEventOrderIndependent(t *testing.T) {
+	changes := script(t, 0x20, 0x30)
+	// Add root revoking alice concurrently with everything, and a
+	// duplicate delivery of rA.
+	root := chain(t, Admin, "root", "root")
+	rec, _ := Revoke(root, testKey("root"), TargetKey, testPub("alice"), testEpoch)
+	h := dag{}
+	refs := map[string]ChangeRef{}
+	for _, c := range changes {
+		refs[c.name] = c.ref
+	}
+	var events []RevocationEvent
+	for _, c := range changes {
+		for _, p := range c.parents {
+			h[c.ref] = append(h[c.ref], refs[p])
+		}
+		if c.rec != nil {
+			events = append(events, RevocationEvent{c.ref, c.rec})
+		}
+	}
+	h[ChangeRef{0x25}] = []ChangeRef{refs["g"]}
+	events = append(events, RevocationEvent{ChangeRef{0x25}, rec}, events[0])
+	want := summary(Decide(h, events, testDoc, testPub("root")))
+	for _, perm := range permutations(len(events)) {
+		evs := make([]RevocationEvent, len(events))
+		for i, j := range perm {
+			evs[i] = events[j]
+		}
+		if got := summary(Decide(h, evs, testDoc, testPub("root"))); got != want {
+			t.Fatalf("order %v: got %s, want %s", perm, got, want)
+		}
+	}
+	// rA (0x20) goes first and revokes bob; root's (0x25) revokes alice; bob's rB is void.
+	if w := "effective [20 25] void [30]"; want != w {
+		t.Errorf("got %s, want %s", want, w)
+	}
+}
+
+func summary(r *Ruling) string {
+	var eff, void []string
+	for _, e := range r.Effective() {
+		eff = append(eff, fmt.Sprintf("%x", e.Change[:1]))
+	}
+	for _, e := range r.Void() {
+		void = append(void, fmt.Sprintf("%x", e.Change[:1]))
+	}
+	return fmt.Sprintf("effective %v void %v", eff, void)
+}
+
+// permutations returns every permutation of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := slices.Insert(slices.Clone(p), i, n-1)
+			out = append(out, q)
+		}
+	}
+	return out
+}
