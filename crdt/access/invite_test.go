@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+func newTestInviteFor(t *testing.T) (*Token, *Invite) { return newTestInvite(t, Write) }
+
 func newTestInvite(t *testing.T, rights Rights) (*Token, *Invite) {
 	t.Helper()
 	admin := chain(t, Admin, "root", "alice")
