@@ -249,6 +249,8 @@ type Policy struct {
 	// Ruling is the outcome of Decide over the history the change is part of;
 	// nil means no revocations.
 	Ruling *Ruling
+	// Cache, if not nil, is passed to Verify.
+	Cache *SigCache
 }
 
 // Authorize decides whether c may be part of the document's history, given
@@ -264,7 +266,7 @@ func Authorize(c ChangeInfo, proof *Token, p Policy) (Rights, error) {
 	if proof == nil {
 		return None, fmt.Errorf("authorize change %x: no proof: %w", c.Ref[:8], ErrMalformed)
 	}
-	rights, err := Verify(proof, VerifyParams{Doc: p.Doc, Root: p.Root, Audience: c.Author, Now: c.Time})
+	rights, err := Verify(proof, VerifyParams{Doc: p.Doc, Root: p.Root, Audience: c.Author, Now: c.Time, Cache: p.Cache})
 	if err != nil {
 		return None, fmt.Errorf("authorize change %x: %w", c.Ref[:8], err)
 	}

@@ -45,6 +45,9 @@ type VerifyParams struct {
 	Now time.Time
 	// Revoked, if not nil, is consulted for every link's id and audience.
 	Revoked Revocations
+	// Cache, if not nil, skips signatures that verified before and records
+	// those that verify now.
+	Cache *SigCache
 }
 
 // Verify checks every rule of the package doc on tok's whole chain and
@@ -105,8 +108,12 @@ func verifyLink(t, parent *Token, enc []byte, now int64, p VerifyParams) error {
 	if !t.Rights.Valid() || t.NotBefore > t.Expiry {
 		return ErrMalformed
 	}
-	if !verifySig(t.Issuer, tokenDomain, enc[:len(enc)-sigSize], t.Sig[:]) {
-		return ErrBadSignature
+	id := TokenID(sha256.Sum256(enc))
+	if !p.Cache.has(id) {
+		if !verifySig(t.Issuer, tokenDomain, enc[:len(enc)-sigSize], t.Sig[:]) {
+			return ErrBadSignature
+		}
+		p.Cache.add(id)
 	}
 	if parent != nil {
 		if err := checkLink(parent, t); err != nil {
@@ -117,8 +124,8 @@ func verifyLink(t, parent *Token, enc []byte, now int64, p VerifyParams) error {
 		return err
 	}
 	if p.Revoked != nil {
-		if p.Revoked.TokenRevoked(sha256.Sum256(enc)) {
-			return fmt.Errorf("token %x: %w", sha256.Sum256(enc), ErrRevoked)
+		if p.Revoked.TokenRevoked(id) {
+			return fmt.Errorf("token %v: %w", id, ErrRevoked)
 		}
 		if p.Revoked.KeyRevoked(t.Audience) {
 			return fmt.Errorf("key %s: %w", Fingerprint(t.Audience[:]), ErrRevoked)
