@@ -40,6 +40,29 @@
 //
 // # Encoding
 //
+// Token, version 1 (all integers big-endian, times as two's-complement
+// Unix seconds):
+//
+//	version   1   = 1
+//	issuer   32   Ed25519 public key
+//	audience 32   Ed25519 public key (device or invite key)
+//	doc      16   document id
+//	rights    1   level in bits 0..2 (1 read .. 4 admin), relay in bit 7
+//	nbf       8
+//	exp       8
+//	nonce    16
+//	plen      2   length of the parent's encoding, 0 for a root token
+//	parent plen   the parent token's encoding
+//	sig      64   Ed25519 by issuer over "quire-token-v1\x00" || every byte above
+//
+// Revocation, version 1: version (1) = 1, doc (16), kind (1: 1 token, 2
+// key), target (32: token id or key), at (8), plen (2), the revoker's proof
+// token (plen), sig (64) by the proof's audience over
+// "quire-revocation-v1\x00" || every byte above.
+//
+// Invite link: "quire://join/" then unpadded base64url of version (1) = 1,
+// doc (16), invite key seed (32), the invite token's encoding.
+//
 // Tokens and revocation records have one canonical binary encoding: fixed
 // width fields, big-endian integers, and a 2-byte length before the embedded
 // parent (0 for a root). Decoding rejects unknown versions, undefined right
@@ -51,8 +74,24 @@
 // # Revocation
 //
 // A [Revocation] record, signed by a holder of Admin, revokes a token (by id)
-// or a device key. Records travel inside the document's history; [Decide]
-// turns the records of a history into a [Ruling] by a deterministic rule over
-// the causal order, described there. [Authorize] combines the token check,
-// the right a change kind needs, and the ruling.
+// or a device key, and with it every chain that contains that token or has
+// that key as an audience (so everything the key delegated, too). Any admin
+// may revoke any token or key except the document's root key: admins are
+// peers, the root is above them all and cannot be locked out. This is
+// broader than "only an admin above the target in the chain", and chosen so
+// that admins can remove each other; conflicts (two admins revoking each
+// other concurrently) are settled deterministically by [Decide].
+//
+// Records travel inside the document's history, each in a change authored
+// by its revoker; [Decide] turns the records of a history into a [Ruling] by
+// a deterministic rule over the causal order, described there. A revocation
+// cuts its target off at the changes the revoker had seen: the target's
+// changes in the revocation's causal past stay, its concurrent and later
+// changes are rejected. [Authorize] combines the token check at the
+// change's time, the right the change's kind needs, and the ruling.
+//
+// Times are the signer's claims (a token's lifetime, a change's time, a
+// revocation's At); every replica decides alike because none reads its own
+// clock here. Bounding how far a live change's claimed time may be from the
+// receiver's clock is the receiver's job.
 package access

@@ -20,9 +20,13 @@ type History interface {
 }
 
 // RevocationEvent is a revocation record as found in the history: the
-// record and the change that carries it.
+// record, the change that carries it, and that change's author. The
+// author must be the record's revoker: the cut a revocation makes is the
+// revoker's view of the history, so no one else may choose it by carrying
+// the record in a change of theirs.
 type RevocationEvent struct {
 	Change ChangeRef
+	Author Key
 	Record *Revocation
 }
 
@@ -50,9 +54,12 @@ type Ruling struct {
 //     order in which, among the events whose causal predecessors are all
 //     placed, the one with the smallest change ref goes first (for two
 //     records in the same change, the smallest record id).
-//  2. Walking that order, an event is void if its record fails Check, or if
-//     its revoker is cut off (see Cut) by an effective revocation earlier in
-//     the order. Otherwise it becomes effective.
+//  2. Walking that order, an event is void if its change's author is not
+//     the record's revoker, if its record fails Check, or if its revoker is
+//     cut off (see Cut) by an effective revocation earlier in the order.
+//     Otherwise it becomes effective, for good: a revocation later in the
+//     order that cuts its revoker off rejects the revoker's other changes
+//     (Authorize) but does not void a revocation already decided.
 //
 // So of two admins who revoke each other concurrently, the one whose change
 // comes first in the order wins and the other's revocation is void; if one
@@ -63,6 +70,10 @@ type Ruling struct {
 func Decide(h History, events []RevocationEvent, doc DocID, root Key) *Ruling {
 	r := &Ruling{h: h}
 	for _, ev := range order(h, events) {
+		if ev.Author != ev.Record.Revoker() {
+			r.void = append(r.void, VoidEvent{ev, fmt.Errorf("record carried by %s, not its revoker: %w", Fingerprint(ev.Author[:]), ErrWrongAudience)})
+			continue
+		}
 		if err := ev.Record.Check(doc, root); err != nil {
 			r.void = append(r.void, VoidEvent{ev, err})
 			continue

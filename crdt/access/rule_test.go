@@ -81,7 +81,7 @@ func replay(changes []change) map[string]string {
 			h[c.ref] = append(h[c.ref], byName[p].ref)
 		}
 		if c.rec != nil {
-			events = append(events, RevocationEvent{Change: c.ref, Record: c.rec})
+			events = append(events, RevocationEvent{Change: c.ref, Author: testPub(c.author), Record: c.rec})
 		}
 	}
 	ruling := Decide(h, events, testDoc, testPub("root"))
@@ -156,7 +156,7 @@ func TestRevocationCausalCut(t *testing.T) {
 		{0xb2}: {{0xb1}},
 		{0xb3}: {{0xee}},
 	}
-	ruling := Decide(h, []RevocationEvent{{Change: ChangeRef{0xee}, Record: rec}}, testDoc, testPub("root"))
+	ruling := Decide(h, []RevocationEvent{{Change: ChangeRef{0xee}, Author: testPub("root"), Record: rec}}, testDoc, testPub("root"))
 	tests := []struct {
 		ref    ChangeRef
 		author string
@@ -206,11 +206,14 @@ func TestDecideEventOrderIndependent(t *testing.T) {
 			h[c.ref] = append(h[c.ref], refs[p])
 		}
 		if c.rec != nil {
-			events = append(events, RevocationEvent{c.ref, c.rec})
+			events = append(events, RevocationEvent{c.ref, testPub(c.author), c.rec})
 		}
 	}
 	h[ChangeRef{0x25}] = []ChangeRef{refs["g"]}
-	events = append(events, RevocationEvent{ChangeRef{0x25}, rec}, events[0])
+	events = append(events, RevocationEvent{ChangeRef{0x25}, testPub("root"), rec}, events[0])
+	// A writer carrying a copy of root's record in its own change is void.
+	h[ChangeRef{0x26}] = []ChangeRef{refs["g"]}
+	events = append(events, RevocationEvent{ChangeRef{0x26}, testPub("wendy"), rec})
 	want := summary(Decide(h, events, testDoc, testPub("root")))
 	for _, perm := range permutations(len(events)) {
 		evs := make([]RevocationEvent, len(events))
@@ -221,8 +224,9 @@ func TestDecideEventOrderIndependent(t *testing.T) {
 			t.Fatalf("order %v: got %s, want %s", perm, got, want)
 		}
 	}
-	// rA (0x20) goes first and revokes bob; root's (0x25) revokes alice; bob's rB is void.
-	if w := "effective [20 25] void [30]"; want != w {
+	// rA (0x20) goes first and revokes bob; root's (0x25) revokes alice;
+	// wendy's copy (0x26) and bob's rB are void.
+	if w := "effective [20 25] void [26 30]"; want != w {
 		t.Errorf("got %s, want %s", want, w)
 	}
 }
