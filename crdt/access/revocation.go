@@ -147,6 +147,9 @@ func DecodeRevocation(b []byte) (*Revocation, error) {
 // admin may revoke any other token or key, including another admin's: the
 // conflicts this allows are settled by Decide. Any caller may use it.
 func (r *Revocation) Check(doc DocID, root Key) error {
+	if r.Proof == nil {
+		return fmt.Errorf("revocation: no proof: %w", ErrMalformed)
+	}
 	if r.Doc != doc {
 		return fmt.Errorf("revocation: %w", ErrWrongDocument)
 	}

@@ -69,7 +69,15 @@ type Ruling struct {
 // Any caller may use it.
 func Decide(h History, events []RevocationEvent, doc DocID, root Key) *Ruling {
 	r := &Ruling{h: h}
-	for _, ev := range order(h, events) {
+	valid := make([]RevocationEvent, 0, len(events))
+	for _, ev := range events {
+		if ev.Record == nil || ev.Record.Proof == nil {
+			r.void = append(r.void, VoidEvent{ev, fmt.Errorf("no record or no proof: %w", ErrMalformed)})
+			continue
+		}
+		valid = append(valid, ev)
+	}
+	for _, ev := range order(h, valid) {
 		if ev.Author != ev.Record.Revoker() {
 			r.void = append(r.void, VoidEvent{ev, fmt.Errorf("record carried by %s, not its revoker: %w", Fingerprint(ev.Author[:]), ErrWrongAudience)})
 			continue
@@ -147,12 +155,23 @@ func order(h History, events []RevocationEvent) []RevocationEvent {
 }
 
 // Effective returns the revocations that count, in decision order.
-func (r *Ruling) Effective() []RevocationEvent { return append([]RevocationEvent(nil), r.effective...) }
+func (r *Ruling) Effective() []RevocationEvent {
+	if r == nil {
+		return nil
+	}
+	return append([]RevocationEvent(nil), r.effective...)
+}
 
-// Void returns the revocations that do not count, with the reason.
-func (r *Ruling) Void() []VoidEvent { return append([]VoidEvent(nil), r.void...) }
+// Void returns the revocations that do not count, with the reason: first
+// those without a record or proof, then the others in decision order.
+func (r *Ruling) Void() []VoidEvent {
+	if r == nil {
+		return nil
+	}
+	return append([]VoidEvent(nil), r.void...)
+}
 
-// Cut reports whether the change with ref change, made under proof, is
+// Cut reports whether the change with ref change, made under proof (not nil), is
 // rejected, and by which revocation: some effective revocation targets a
 // link of proof (its token id or its audience key) and change is not that
 // revocation's own change nor in its causal past. A revocation thus cuts its
@@ -189,6 +208,9 @@ func (r *Ruling) Cut(change ChangeRef, proof *Token) (RevocationEvent, bool) {
 // any point of the history. It makes Ruling a Revocations for live checks
 // (for example a relay deciding whether to keep serving a peer).
 func (r *Ruling) TokenRevoked(id TokenID) bool {
+	if r == nil {
+		return false
+	}
 	for _, ev := range r.effective {
 		if ev.Record.Kind == TargetToken && ev.Record.Target == id {
 			return true
@@ -199,6 +221,9 @@ func (r *Ruling) TokenRevoked(id TokenID) bool {
 
 // KeyRevoked reports whether an effective revocation targets key k.
 func (r *Ruling) KeyRevoked(k Key) bool {
+	if r == nil {
+		return false
+	}
 	for _, ev := range r.effective {
 		if ev.Record.Kind == TargetKey && Key(ev.Record.Target) == k {
 			return true

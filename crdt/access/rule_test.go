@@ -256,3 +256,14 @@ func permutations(n int) [][]int {
 	}
 	return out
 }
+
+func TestRulingNilSafe(t *testing.T) {
+	var r *Ruling
+	if _, cut := r.Cut(ChangeRef{1}, chain(t, Read, "root", "a")); cut || r.TokenRevoked(TokenID{}) || r.KeyRevoked(Key{}) {
+		t.Errorf("nil Ruling revoked something")
+	}
+	got := Decide(dag{}, []RevocationEvent{{Change: ChangeRef{1}}, {Change: ChangeRef{2}, Record: &Revocation{}}}, testDoc, testPub("root"))
+	if n := len(got.Void()); n != 2 {
+		t.Errorf("Decide on records without proof: got %d void, want 2", n)
+	}
+}
