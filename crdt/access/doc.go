@@ -82,6 +82,12 @@
 // that admins can remove each other; conflicts (two admins revoking each
 // other concurrently) are settled deterministically by [Decide].
 //
+// Revoking a token by id stops that token and everything below it, but its
+// issuer can still issue a new one (with a new nonce, hence a new id): to
+// stop a delegator, revoke its key or its own token. Ed25519 signatures as
+// verified by crypto/ed25519 are not malleable, so no one but the issuer can
+// produce a second valid encoding of a token under a new id.
+//
 // Records travel inside the document's history, each in a change authored
 // by its revoker; [Decide] turns the records of a history into a [Ruling] by
 // a deterministic rule over the causal order, described there. A revocation
