@@ -1,0 +1,108 @@
+// Command quire is Quire's desktop editor: a window listing the documents
+// in a data directory beside an editor for the open one. What you type is
+// saved as you type and reopens after a restart.
+//
+// Usage:
+//
+//	quire [-data DIR] [-log-level LEVEL] [-smoke DURATION]
+//
+// The data directory defaults to $QUIRE_DATA, else the platform's per-user
+// data directory ($XDG_DATA_HOME/quire or ~/.local/share/quire on Linux).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/quire-dev/quire/app"
+	"github.com/quire-dev/quire/cmd/internal/cli"
+	"github.com/quire-dev/quire/ui"
+)
+
+const description = `Quire is a local-first collaborative Markdown editor. This opens its
+desktop window on the documents in the data directory.
+
+environment:
+  QUIRE_DATA   data directory, unless -data is given`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// options are quire's parsed command line.
+type options struct {
+	dataDir string
+	smoke   time.Duration
+	log     *slog.Logger
+}
+
+// parse reads quire's flags. done reports that the program must exit with
+// code, having printed what it had to.
+func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+	fs := cli.NewFlagSet("quire", "[flags]", description, stderr)
+	common := cli.AddCommon(fs)
+	fs.StringVar(&opts.dataDir, "data", "", "data `directory` (default $QUIRE_DATA or the platform's user data directory)")
+	fs.DurationVar(&opts.smoke, "smoke", 0, "open the window, wait this `long`, and exit 0 (for CI)")
+	if code, done := cli.Parse(fs, args); done {
+		return opts, code, true
+	}
+	if common.Version {
+		fmt.Fprintln(stdout, "quire", cli.Version())
+		return opts, cli.ExitOK, true
+	}
+	if fs.NArg() > 0 {
+		return opts, cli.Usagef(stderr, "quire", "unexpected argument %q", fs.Arg(0)), true
+	}
+	if opts.smoke < 0 {
+		return opts, cli.Usagef(stderr, "quire", "-smoke must not be negative"), true
+	}
+	if opts.dataDir == "" {
+		dir, err := cli.DataDir("quire", "QUIRE_DATA", getenv)
+		if err != nil {
+			fmt.Fprintln(stderr, "quire:", err)
+			return opts, cli.ExitError, true
+		}
+		opts.dataDir = dir
+	}
+	opts.log = cli.NewLogger(stderr, common.LogLevel)
+	return opts, cli.ExitOK, false
+}
+
+// run is quire's main logic, returning the process exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, code, done := parse(args, getenv, stdout, stderr)
+	if done {
+		return code
+	}
+	lib, err := app.OpenLibrary(app.Config{Dir: opts.dataDir, Logger: opts.log})
+	if err != nil {
+		fmt.Fprintln(stderr, "quire:", err)
+		return cli.ExitError
+	}
+	opts.log.Info("quire starting", "version", cli.Version(), "data", opts.dataDir)
+
+	ctx, stop := cli.SignalContext(context.Background())
+	defer stop()
+	if opts.smoke > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.smoke)
+		defer cancel()
+	}
+	saveCtx, stopSaving := context.WithCancel(context.Background())
+	saved := make(chan error, 1)
+	go func() { saved <- lib.Run(saveCtx) }()
+
+	ui.Run(ctx, lib, opts.log) // returns when the window closes or ctx ends
+
+	stopSaving()
+	if err := <-saved; err != nil {
+		fmt.Fprintln(stderr, "quire: saving on exit:", err)
+		return cli.ExitError
+	}
+	opts.log.Info("quire stopped")
+	return cli.ExitOK
+}
