@@ -1,0 +1,117 @@
+// Command quire-relay runs a Quire relay: a libp2p host that Quire peers
+// dial to reach each other through circuit relay v2. It keeps a persistent
+// Ed25519 identity in its data directory, so its peer id and addresses stay
+// the same across restarts, prints them at start, and shuts down cleanly on
+// SIGINT or SIGTERM.
+//
+// Usage:
+//
+//	quire-relay [-listen MULTIADDR[,MULTIADDR...]]... [-data DIR] [-log-level LEVEL]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/quire-dev/quire/cmd/internal/cli"
+	"github.com/quire-dev/quire/p2p"
+	"github.com/quire-dev/quire/relay"
+	"github.com/quire-dev/quire/store"
+)
+
+const description = `quire-relay relays connections between Quire peers that cannot reach
+each other directly. Give other peers one of the addresses it prints.
+
+environment:
+  QUIRE_RELAY_DATA   data directory, unless -data is given`
+
+func main() {
+	ctx, stop := cli.SignalContext(context.Background())
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are quire-relay's parsed command line.
+type options struct {
+	listen  []string
+	dataDir string
+	level   slog.Level
+}
+
+// parse reads quire-relay's flags. done reports that the program must exit
+// with code, having printed what it had to.
+func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts options, code int, done bool) {
+	fs := cli.NewFlagSet("quire-relay", "[flags]", description, stderr)
+	common := cli.AddCommon(fs)
+	listen := &cli.ListFlag{Values: relay.DefaultListenAddrs}
+	fs.Var(listen, "listen", "`multiaddrs` to listen on, comma-separated or repeated")
+	fs.StringVar(&opts.dataDir, "data", "", "data `directory` holding the identity key (default $QUIRE_RELAY_DATA or the platform's user data directory)")
+	if code, done := cli.Parse(fs, args); done {
+		return opts, code, true
+	}
+	if common.Version {
+		fmt.Fprintln(stdout, "quire-relay", cli.Version())
+		return opts, cli.ExitOK, true
+	}
+	if fs.NArg() > 0 {
+		return opts, cli.Usagef(stderr, "quire-relay", "unexpected argument %q", fs.Arg(0)), true
+	}
+	if len(listen.Values) == 0 {
+		return opts, cli.Usagef(stderr, "quire-relay", "-listen needs at least one address"), true
+	}
+	if opts.dataDir == "" {
+		dir, err := cli.DataDir("quire-relay", "QUIRE_RELAY_DATA", getenv)
+		if err != nil {
+			fmt.Fprintln(stderr, "quire-relay:", err)
+			return opts, cli.ExitError, true
+		}
+		opts.dataDir = dir
+	}
+	opts.listen, opts.level = listen.Values, common.LogLevel
+	return opts, cli.ExitOK, false
+}
+
+// run is quire-relay's main logic: it serves until ctx is cancelled and
+// returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, code, done := parse(args, getenv, stdout, stderr)
+	if done {
+		return code
+	}
+	log := cli.NewLogger(stderr, opts.level)
+	p2p.RouteLibp2pLogs(log.Handler())
+	key, err := store.LoadOrCreateIdentity(opts.dataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "quire-relay:", err)
+		return cli.ExitError
+	}
+	srv, err := relay.New(relay.Config{ListenAddrs: opts.listen, PrivateKey: key, Logger: log})
+	if err != nil {
+		return cli.Usagef(stderr, "quire-relay", "%v", err)
+	}
+	log.Info("quire-relay starting", "version", cli.Version(), "data", opts.dataDir)
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+		var b strings.Builder
+		fmt.Fprintf(&b, "peer id: %s\n", srv.ID())
+		for _, a := range srv.Addrs() {
+			fmt.Fprintf(&b, "address: %s\n", a)
+		}
+		io.WriteString(stdout, b.String())
+	case err := <-served:
+		fmt.Fprintln(stderr, "quire-relay:", err)
+		return cli.ExitError
+	}
+	if err := <-served; err != nil {
+		fmt.Fprintln(stderr, "quire-relay:", err)
+		return cli.ExitError
+	}
+	return cli.ExitOK
+}
