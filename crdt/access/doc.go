@@ -35,7 +35,7 @@
 //   - a child's rights are a subset of its parent's (see [Rights.Within]);
 //   - a child's [NotBefore, Expiry] lies within its parent's;
 //   - now lies within every link's [NotBefore-Skew, Expiry+Skew];
-//   - no link's id and no link's audience key is revoked;
+//   - VerifyParams.Revoked reports no link (by id or audience key) revoked;
 //   - the last link's audience is the expected audience.
 //
 // # Encoding
@@ -75,12 +75,15 @@
 //
 // A [Revocation] record, signed by a holder of Admin, revokes a token (by id)
 // or a device key, and with it every chain that contains that token or has
-// that key as an audience (so everything the key delegated, too). Any admin
-// may revoke any token or key except the document's root key: admins are
-// peers, the root is above them all and cannot be locked out. This is
-// broader than "only an admin above the target in the chain", and chosen so
-// that admins can remove each other; conflicts (two admins revoking each
-// other concurrently) are settled deterministically by [Decide].
+// that key as an audience (so everything the key delegated, too), subject to
+// the rank rule: a revocation applies only to links at least as deep in
+// their chain as the revoker's own proof. So an admin can revoke its peers
+// (same depth) and everything below them, but never the links its own
+// authority comes through; the root (depth 1) can revoke anything, and the
+// root key itself can be revoked by no one. Allowing peers is what lets two
+// admins revoke each other; that conflict is settled deterministically by
+// [Decide]. A record that names a link above its revoker is valid but has no
+// effect on that link.
 //
 // Revoking a token by id stops that token and everything below it, but its
 // issuer can still issue a new one (with a new nonce, hence a new id): to

@@ -144,8 +144,9 @@ func DecodeRevocation(b []byte) (*Revocation, error) {
 // key root, ignoring other revocations (Decide applies those): r names doc,
 // its signature is the revoker's, the revoker's proof verifies at r.At with
 // Admin, and it does not target the root key, which no one may revoke. Any
-// admin may revoke any other token or key, including another admin's: the
-// conflicts this allows are settled by Decide. Any caller may use it.
+// admin may sign a revocation of any other token or key, including another
+// admin's; which links it applies to is decided by the rank rule (see Cut),
+// and conflicts by Decide. Any caller may use it.
 func (r *Revocation) Check(doc DocID, root Key) error {
 	if r.Proof == nil {
 		return fmt.Errorf("revocation: no proof: %w", ErrMalformed)

@@ -172,30 +172,35 @@ func (r *Ruling) Void() []VoidEvent {
 }
 
 // Cut reports whether the change with ref change, made under proof (not nil), is
-// rejected, and by which revocation: some effective revocation targets a
-// link of proof (its token id or its audience key) and change is not that
-// revocation's own change nor in its causal past. A revocation thus cuts its
+// rejected, and by which revocation: some effective revocation applies to a
+// link of proof and change is not that revocation's own change nor in its
+// causal past. A revocation applies to a link if it names the link's token
+// id or audience key and the link is at least as deep as the revoker's own
+// proof (the rank rule: an admin can revoke its peers and what lies below
+// them, never the links its own authority comes through). A revocation thus cuts its
 // target off at the changes the revoker had seen; the target's concurrent
 // and later changes are rejected. A nil Ruling cuts nothing.
 func (r *Ruling) Cut(change ChangeRef, proof *Token) (RevocationEvent, bool) {
 	if r == nil || len(r.effective) == 0 {
 		return RevocationEvent{}, false
 	}
-	var ids [MaxDepth]TokenID
-	var auds [MaxDepth]Key
+	var links [MaxDepth]Link
 	n := 0
 	enc := proof.Encode()
 	for t := proof; t != nil && n < MaxDepth; t = t.Parent {
-		ids[n], auds[n] = sha256.Sum256(enc), t.Audience
+		links[n] = Link{ID: sha256.Sum256(enc), Audience: t.Audience}
 		if t.Parent != nil {
 			enc = enc[tokenHeader+2 : len(enc)-sigSize]
 		}
 		n++
 	}
+	for i := range n {
+		links[i].Depth = n - i
+	}
 	for _, ev := range r.effective {
 		hit := false
 		for i := 0; i < n && !hit; i++ {
-			hit = ev.Record.targets(ids[i], auds[i])
+			hit = applies(ev.Record, links[i])
 		}
 		if hit && change != ev.Change && !r.h.Precedes(change, ev.Change) {
 			return ev, true
@@ -204,32 +209,26 @@ func (r *Ruling) Cut(change ChangeRef, proof *Token) (RevocationEvent, bool) {
 	return RevocationEvent{}, false
 }
 
-// TokenRevoked reports whether an effective revocation targets token id, at
-// any point of the history. It makes Ruling a Revocations for live checks
-// (for example a relay deciding whether to keep serving a peer).
-func (r *Ruling) TokenRevoked(id TokenID) bool {
+// Revoked reports whether an effective revocation applies to l, at any
+// point of the history (see Cut for the rank rule). It makes Ruling a
+// Revocations for live checks, for example a relay deciding whether to keep
+// serving a peer.
+func (r *Ruling) Revoked(l Link) bool {
 	if r == nil {
 		return false
 	}
 	for _, ev := range r.effective {
-		if ev.Record.Kind == TargetToken && ev.Record.Target == id {
+		if applies(ev.Record, l) {
 			return true
 		}
 	}
 	return false
 }
 
-// KeyRevoked reports whether an effective revocation targets key k.
-func (r *Ruling) KeyRevoked(k Key) bool {
-	if r == nil {
-		return false
-	}
-	for _, ev := range r.effective {
-		if ev.Record.Kind == TargetKey && Key(ev.Record.Target) == k {
-			return true
-		}
-	}
-	return false
+// applies reports whether rec revokes link l: it names l's token id or
+// audience key, and l is at or below the revoker's own depth.
+func applies(rec *Revocation, l Link) bool {
+	return rec.targets(l.ID, l.Audience) && l.Depth >= rec.Proof.Depth()
 }
 
 // Kind is the kind of change (or action) an author makes, which decides the

@@ -179,9 +179,9 @@ func TestRevocationCausalCut(t *testing.T) {
 			t.Errorf("%s change %x: got %v, want %v", tt.author, tt.ref[:1], err, tt.want)
 		}
 	}
-	if !ruling.TokenRevoked(bob.ID()) || ruling.KeyRevoked(testPub("bob")) {
+	if !ruling.Revoked(Link{ID: bob.ID(), Depth: 1}) || ruling.Revoked(Link{Audience: testPub("bob"), Depth: 1}) {
 		t.Errorf("ruling as Revocations: got token %v key %v, want true false",
-			ruling.TokenRevoked(bob.ID()), ruling.KeyRevoked(testPub("bob")))
+			ruling.Revoked(Link{ID: bob.ID(), Depth: 1}), ruling.Revoked(Link{Audience: testPub("bob"), Depth: 1}))
 	}
 	// The friend's read token is revoked with bob's.
 	_, err = Verify(bobsFriend, VerifyParams{Doc: testDoc, Root: testPub("root"), Audience: testPub("friend"), Now: testEpoch, Revoked: ruling})
@@ -260,11 +260,50 @@ func permutations(n int) [][]int {
 
 func TestRulingNilSafe(t *testing.T) {
 	var r *Ruling
-	if _, cut := r.Cut(ChangeRef{1}, chain(t, Read, "root", "a")); cut || r.TokenRevoked(TokenID{}) || r.KeyRevoked(Key{}) {
+	if _, cut := r.Cut(ChangeRef{1}, chain(t, Read, "root", "a")); cut || r.Revoked(Link{Depth: 5}) {
 		t.Errorf("nil Ruling revoked something")
 	}
 	got := Decide(dag{}, []RevocationEvent{{Change: ChangeRef{1}}, {Change: ChangeRef{2}, Record: &Revocation{}}}, testDoc, testPub("root"))
 	if n := len(got.Void()); n != 2 {
 		t.Errorf("Decide on records without proof: got %d void, want 2", n)
+	}
+}
+
+func TestRevocationRank(t *testing.T) {
+	a := chain(t, Admin, "root", "a")      // depth 2
+	b := chain(t, Admin, "root", "b")      // depth 2, a's peer
+	c := chain(t, Admin, "root", "a", "c") // depth 3, below a
+	d := mustIssue(t, c, "c", Grant{Audience: testPub("d"), Rights: Write, NotBefore: hours(-1), Expiry: hours(1)})
+	revoke := func(proof *Token, by, target string) *Revocation {
+		r, err := Revoke(proof, testKey(by), TargetKey, testPub(target), testEpoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name   string
+		rec    *Revocation
+		author string
+		proof  *Token
+		want   error
+	}{
+		{"peer revokes peer", revoke(a, "a", "b"), "b", b, ErrRevoked},
+		{"below cannot revoke above", revoke(c, "c", "a"), "a", a, nil},
+		{"below cannot cut its own chain above it", revoke(c, "c", "a"), "d", d, nil},
+		{"above revokes below", revoke(a, "a", "c"), "d", d, ErrRevoked},
+		{"delegator revokes delegate", revoke(c, "c", "d"), "d", d, ErrRevoked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One revocation in change 0x10; the tested change 0x20 follows it.
+			h := dag{{0x20}: {{0x10}}}
+			r := Decide(h, []RevocationEvent{{Change: ChangeRef{0x10}, Author: tt.rec.Revoker(), Record: tt.rec}}, testDoc, testPub("root"))
+			_, err := Authorize(ChangeInfo{Ref: ChangeRef{0x20}, Author: testPub(tt.author), Kind: KindText, Time: testEpoch}, tt.proof,
+				Policy{Doc: testDoc, Root: testPub("root"), Ruling: r})
+			if !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
 	}
 }

@@ -9,28 +9,31 @@ import (
 	"time"
 )
 
-// Revocations answers whether a token or a key has been revoked. The crdt
-// side implements it over a document's history; RevocationSet and Ruling are
-// implementations in this package.
-type Revocations interface {
-	// TokenRevoked reports whether the token with this id is revoked.
-	TokenRevoked(id TokenID) bool
-	// KeyRevoked reports whether this device (or invite) key is revoked.
-	KeyRevoked(k Key) bool
+// Link identifies one link of a chain for a revocation check: the link's
+// token id, its audience key, and its depth in the chain (the root is 1).
+type Link struct {
+	ID       TokenID
+	Audience Key
+	Depth    int
 }
 
-// RevocationSet is a plain set of revoked token ids and keys. The zero value
-// (and nil maps) revoke nothing.
+// Revocations answers whether a link of a chain has been revoked, by its
+// token id or its audience key. Ruling (the outcome of Decide over a
+// history) and RevocationSet implement it; the crdt side may too.
+type Revocations interface {
+	// Revoked reports whether l is revoked.
+	Revoked(l Link) bool
+}
+
+// RevocationSet is a plain set of revoked token ids and keys, at any depth.
+// The zero value (and nil maps) revoke nothing.
 type RevocationSet struct {
 	Tokens map[TokenID]bool
 	Keys   map[Key]bool
 }
 
-// TokenRevoked implements Revocations.
-func (s RevocationSet) TokenRevoked(id TokenID) bool { return s.Tokens[id] }
-
-// KeyRevoked implements Revocations.
-func (s RevocationSet) KeyRevoked(k Key) bool { return s.Keys[k] }
+// Revoked implements Revocations.
+func (s RevocationSet) Revoked(l Link) bool { return s.Tokens[l.ID] || s.Keys[l.Audience] }
 
 // VerifyParams is what a verifier knows independently of the token.
 type VerifyParams struct {
@@ -89,7 +92,7 @@ func Verify(tok *Token, p VerifyParams) (Rights, error) {
 		if i+1 < n {
 			parent = chain[i+1]
 		}
-		if err := verifyLink(chain[i], parent, encs[i], now, p); err != nil {
+		if err := verifyLink(chain[i], parent, encs[i], n-i, now, p); err != nil {
 			return None, fmt.Errorf("verify: link %d of %d: %w", n-i, n, err)
 		}
 	}
@@ -101,7 +104,7 @@ func Verify(tok *Token, p VerifyParams) (Rights, error) {
 }
 
 // verifyLink checks one link given its encoding and its parent (nil for root).
-func verifyLink(t, parent *Token, enc []byte, now int64, p VerifyParams) error {
+func verifyLink(t, parent *Token, enc []byte, depth int, now int64, p VerifyParams) error {
 	if t.Doc != p.Doc {
 		return ErrWrongDocument
 	}
@@ -124,11 +127,8 @@ func verifyLink(t, parent *Token, enc []byte, now int64, p VerifyParams) error {
 		return err
 	}
 	if p.Revoked != nil {
-		if p.Revoked.TokenRevoked(id) {
-			return fmt.Errorf("token %v: %w", id, ErrRevoked)
-		}
-		if p.Revoked.KeyRevoked(t.Audience) {
-			return fmt.Errorf("key %s: %w", Fingerprint(t.Audience[:]), ErrRevoked)
+		if p.Revoked.Revoked(Link{ID: id, Audience: t.Audience, Depth: depth}) {
+			return fmt.Errorf("token %v or key %s: %w", id, Fingerprint(t.Audience[:]), ErrRevoked)
 		}
 	}
 	return nil
