@@ -39,7 +39,11 @@ var sentinels = map[string]error{
 	"ErrWrongAudience": ErrWrongAudience, "ErrBrokenChain": ErrBrokenChain, "ErrBadSignature": ErrBadSignature,
 	"ErrRightsEscalation": ErrRightsEscalation, "ErrLifetimeEscalation": ErrLifetimeEscalation,
 	"ErrUnknownRoot": ErrUnknownRoot, "ErrRevoked": ErrRevoked,
+	"ErrInsufficientRights": ErrInsufficientRights, "ErrIrrevocable": ErrIrrevocable, "ErrBadLink": ErrBadLink,
 }
+
+// unix converts Unix seconds to a time.
+func unix(s int64) time.Time { return time.Unix(s, 0) }
 
 // genFixtures builds every conformance case from fixed seeds.
 func genFixtures(t *testing.T) []fixture {
