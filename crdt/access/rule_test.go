@@ -146,7 +146,7 @@ func TestRevocationCausalCut(t *testing.T) {
 	// changes go, and so do tokens bob issued.
 	root := chain(t, Admin, "root", "root")
 	bob := chain(t, Write, "root", "bob")
-	bobsFriend := mustIssue(t, bob, "bob", Grant{Audience: testPub("friend"), Rights: Read | 0, NotBefore: hours(-1), Expiry: hours(1)})
+	bobsFriend := mustIssue(t, bob, "bob", Grant{Audience: testPub("friend"), Rights: Read, NotBefore: hours(-1), Expiry: hours(1)})
 	rec, err := Revoke(root, testKey("root"), TargetToken, bob.ID(), testEpoch)
 	if err != nil {
 		t.Fatal(err)
