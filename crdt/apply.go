@@ -1,0 +1,320 @@
+package crdt
+
+import (
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Limits of the buffer of changes that wait for their parents. When it is
+// full a new waiting change is dropped (ErrBufferFull): catch-up with the
+// peer will deliver it again after its parents.
+const (
+	MaxPendingChanges = 4096
+	MaxPendingOps     = 1 << 20
+)
+
+type pending struct {
+	byHash map[Hash]*Change
+	ops    int
+}
+
+// Missing returns the hashes of changes that buffered changes wait for and
+// that this replica does not have, sorted.
+func (d *Doc) Missing() []Hash {
+	var out []Hash
+	seen := map[Hash]bool{}
+	for _, c := range d.pending.byHash {
+		for _, p := range c.Parents {
+			if !seen[p] && !d.Has(p) && d.pending.byHash[p] == nil {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sortHashes(out)
+	return out
+}
+
+// Pending returns the number of buffered changes waiting for parents.
+func (d *Doc) Pending() int { return len(d.pending.byHash) }
+
+// Apply integrates remote changes, in any order and any number of times.
+// Changes whose parents are missing wait in a bounded buffer and apply when
+// the parents arrive. It returns the edits made to the text, in order, and
+// an error for each change that was rejected (the others still apply).
+// Callers must have checked each change's hash: Apply trusts c.Hash (see
+// DecodeChange).
+func (d *Doc) Apply(cs ...*Change) ([]Edit, error) {
+	d.sealOpen()
+	var errs []error
+	// Changes whose parents are here or earlier in cs form a batch that is
+	// merged in one pass; the rest wait.
+	var ready []*Change
+	inBatch := map[Hash]bool{}
+	for _, c := range cs {
+		if d.Has(c.Hash) || inBatch[c.Hash] || d.pending.byHash[c.Hash] != nil {
+			continue
+		}
+		ok := true
+		for _, p := range c.Parents {
+			if !inBatch[p] && !d.Has(p) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			if err := d.buffer(c); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		inBatch[c.Hash] = true
+		ready = append(ready, c)
+	}
+	var edits []Edit
+	for len(ready) > 0 {
+		e, errs2 := d.integrate(ready)
+		edits = append(edits, e...)
+		errs = append(errs, errs2...)
+		ready = d.releasePending()
+	}
+	return edits, errJoin(errs)
+}
+
+const (
+	stDup = iota
+	stReady
+	stWait
+)
+
+// classify decides whether c is already here, ready to apply, or waiting.
+func (d *Doc) classify(c *Change) (int, error) {
+	l := d.log
+	if d.Has(c.Hash) {
+		return stDup, nil
+	}
+	if len(c.Ops) == 0 {
+		return 0, fmt.Errorf("change %s: %w: no ops", c.Hash, ErrInvalid)
+	}
+	var next uint64
+	if i, ok := l.agentIdx[c.Author]; ok {
+		next = l.next[i]
+	}
+	if c.Seq < next {
+		return 0, fmt.Errorf("change %s by %s reuses sequence %d (have %d): %w", c.Hash, c.Author, c.Seq, next, ErrEquivocation)
+	}
+	for _, p := range c.Parents {
+		if !d.Has(p) {
+			return stWait, nil
+		}
+	}
+	if c.Seq > next {
+		return 0, fmt.Errorf("change %s by %s starts at sequence %d, want %d: %w", c.Hash, c.Author, c.Seq, next, ErrInvalid)
+	}
+	if c.Seq > 0 {
+		// An author always builds on its own previous change.
+		prev := l.lvOf(l.agentIdx[c.Author], c.Seq-1)
+		f, _ := d.frontierOf(c.Parents)
+		if !l.contains(f, prev) {
+			return 0, fmt.Errorf("change %s by %s does not follow its author's previous change: %w", c.Hash, c.Author, ErrInvalid)
+		}
+	}
+	return stReady, nil
+}
+
+func (d *Doc) buffer(c *Change) error {
+	p := &d.pending
+	if len(p.byHash) >= MaxPendingChanges || p.ops+c.Len() > MaxPendingOps {
+		return fmt.Errorf("change %s: %w", c.Hash, ErrBufferFull)
+	}
+	if p.byHash == nil {
+		p.byHash = map[Hash]*Change{}
+	}
+	p.byHash[c.Hash] = c
+	p.ops += c.Len()
+	return nil
+}
+
+// releasePending removes and returns buffered changes that are now ready,
+// dropping those that turned out invalid or duplicate.
+func (d *Doc) releasePending() []*Change {
+	var ready []*Change
+	for h, c := range d.pending.byHash {
+		st, err := d.classify(c)
+		if err == nil && st == stWait {
+			continue
+		}
+		delete(d.pending.byHash, h)
+		d.pending.ops -= c.Len()
+		if err == nil && st == stReady {
+			ready = append(ready, c)
+		}
+	}
+	// Map order is random; apply in an order that respects each author's
+	// sequence so the batch does not trip over itself.
+	slices.SortFunc(ready, func(a, b *Change) int {
+		if c := a.Author.Compare(b.Author); c != 0 {
+			return c
+		}
+		return int(a.Seq - b.Seq)
+	})
+	return ready
+}
+
+// integrate adds ready changes to the log and merges them into the text as
+// one batch. If the batch fails it is rolled back and retried one change
+// at a time, so one bad change cannot take good ones with it.
+func (d *Doc) integrate(ready []*Change) ([]Edit, []error) {
+	e, err := d.integrateBatch(ready)
+	if err == nil {
+		return e, nil
+	}
+	if len(ready) == 1 {
+		return nil, []error{err}
+	}
+	var edits []Edit
+	var errs []error
+	for _, c := range ready {
+		st, err := d.classify(c)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case st == stWait:
+			if err := d.buffer(c); err != nil {
+				errs = append(errs, err)
+			}
+		case st == stReady:
+			e, err := d.integrateBatch([]*Change{c})
+			edits = append(edits, e...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return edits, errs
+}
+
+// integrateBatch adds changes (each ready once the ones before it are in)
+// and merges them, all or nothing.
+func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
+	l := d.log
+	mark := l.mark()
+	start := l.len()
+	target := append([]int(nil), l.heads...)
+	for _, c := range cs {
+		if d.Has(c.Hash) {
+			continue
+		}
+		st, err := d.classify(c)
+		if err != nil || st != stReady {
+			l.rollback(mark)
+			if err == nil {
+				err = fmt.Errorf("change %s: %w: parents not in batch order", c.Hash, ErrInvalid)
+			}
+			return nil, err
+		}
+		parents, _ := d.frontierOf(c.Parents)
+		lv := l.len()
+		n := c.Len()
+		l.assign(l.agent(c.Author), lv, n)
+		l.addGraph(lv, n, parents)
+		for i := range c.Ops {
+			op := &c.Ops[i]
+			l.pushOp(op.Kind, op.Pos, op.Len, op.Rev, op.Text)
+		}
+		l.addChange(lv, c.Hash)
+		target = advanceFrontier(target, parents, lv+n-1)
+	}
+	if l.len() == start {
+		return nil, nil
+	}
+	m := merger{l: l, frontier: append([]int(nil), l.heads...), docLen: d.text.Len(), collect: true}
+	if err := m.merge(target, []lvRange{{start, l.len()}}); err != nil {
+		l.rollback(mark)
+		return nil, fmt.Errorf("apply %d changes: %w", len(cs), err)
+	}
+	l.heads = m.frontier
+	applyEdits(&d.text, m.edits)
+	return m.edits, nil
+}
+
+// logMark is the size of every table of the log, to roll back to.
+type logMark struct {
+	n, ops, graph, aa, changes, agents int
+	content                            int
+	heads                              []int
+	lastOp                             opRun
+	lastGraph                          gEntry
+	lastAA                             aaRun
+	seqs                               []int
+	next                               []uint64
+}
+
+func (l *oplog) mark() logMark {
+	m := logMark{
+		n: l.len(), ops: len(l.ops), graph: len(l.graph), aa: len(l.aa),
+		changes: len(l.changes), agents: len(l.agents), content: len(l.content),
+		heads: append([]int(nil), l.heads...),
+		next:  append([]uint64(nil), l.next...),
+	}
+	if m.ops > 0 {
+		m.lastOp = l.ops[m.ops-1]
+	}
+	if m.graph > 0 {
+		m.lastGraph = l.graph[m.graph-1]
+	}
+	if m.aa > 0 {
+		m.lastAA = l.aa[m.aa-1]
+	}
+	m.seqs = make([]int, len(l.seqs))
+	for i, s := range l.seqs {
+		m.seqs[i] = len(s)
+	}
+	return m
+}
+
+// rollback restores the log to mark. Appends only ever grow the last run
+// of each table or add runs after it, so restoring the lengths and the last
+// runs is enough.
+func (l *oplog) rollback(m logMark) {
+	l.ops = l.ops[:m.ops]
+	if m.ops > 0 {
+		l.ops[m.ops-1] = m.lastOp
+	}
+	l.content = l.content[:m.content]
+	l.graph = l.graph[:m.graph]
+	if m.graph > 0 {
+		l.graph[m.graph-1] = m.lastGraph
+	}
+	l.aa = l.aa[:m.aa]
+	if m.aa > 0 {
+		l.aa[m.aa-1] = m.lastAA
+	}
+	for _, c := range l.changes[m.changes:] {
+		k := hashKey(c.hash)
+		if i, ok := l.hashIdx[k]; ok && int(i) >= m.changes {
+			delete(l.hashIdx, k)
+		}
+		delete(l.hashOverflow, c.hash)
+	}
+	l.changes = l.changes[:m.changes]
+	for _, a := range l.agents[m.agents:] {
+		delete(l.agentIdx, a)
+	}
+	l.agents = l.agents[:m.agents]
+	l.seqs = l.seqs[:m.agents]
+	l.next = append(l.next[:0], m.next...)
+	for i := range l.seqs {
+		l.seqs[i] = l.seqs[i][:m.seqs[i]]
+		// The last seq run may have grown: recompute it from the aa runs.
+		if k := len(l.seqs[i]) - 1; k >= 0 {
+			s := &l.seqs[i][k]
+			s.n = int(l.next[i] - s.seq)
+		}
+	}
+	l.heads = m.heads
+}
+
+// runeLen is the number of code points in s.
+func runeLen(s string) int { return utf8.RuneCountInString(s) }

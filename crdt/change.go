@@ -1,0 +1,308 @@
+package crdt
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// Change is the unit that is stored, sent and signed: a run of consecutive
+// ops by one author, made on top of the changes named by Parents. Its Hash
+// covers the document id and the canonical encoding, so the history is a
+// hash DAG. A change's ops are canonical: each run is merged with the next
+// wherever typing one character after another would have merged them (see
+// appendOp), so the same ops always encode to the same bytes.
+type Change struct {
+	Author  Author
+	Seq     uint64 // sequence number of the first op
+	Parents []Hash // sorted, unique
+	Ops     []Op
+	Hash    Hash
+}
+
+// Len returns the number of single-character ops in c.
+func (c *Change) Len() int {
+	n := 0
+	for i := range c.Ops {
+		n += c.Ops[i].Len
+	}
+	return n
+}
+
+const (
+	changeVersion = 1
+	// MaxChangeOps bounds the ops in one change. Larger edits are split
+	// into several changes by the editor.
+	MaxChangeOps = 1 << 20
+	maxPos       = 1 << 40
+)
+
+var changeDomain = []byte("quire/change/v1\x00")
+
+// delMerge works out how a delete run of n ops at pos (rev: backspace
+// order) continues the previous delete run (aPos, aN, aRev), as typing the
+// ops one by one would merge them. It returns how many of the new ops join
+// the previous run (0, 1 or n) and how: 1 forward, 2 backward.
+func delMerge(aPos, aN int, aRev bool, pos, n int, rev bool) (take, mode int) {
+	first := pos
+	if rev {
+		first = pos + n - 1
+	}
+	if first == aPos && !aRev {
+		if !rev || n == 1 {
+			return n, 1
+		}
+		return 1, 1
+	}
+	if first+1 == aPos && (aRev || aN == 1) {
+		if rev || n == 1 {
+			return n, 2
+		}
+		return 1, 2
+	}
+	return 0, 0
+}
+
+// opTake works out how many of op's ops would join the run last if they
+// were typed one by one after it, and how (see delMerge).
+func opTake(last, op *Op) (take, mode int) {
+	if last.Kind != op.Kind {
+		return 0, 0
+	}
+	if op.Kind == Insert {
+		if op.Pos == last.Pos+last.Len {
+			return op.Len, 1
+		}
+		return 0, 0
+	}
+	return delMerge(last.Pos, last.Len, last.Rev, op.Pos, op.Len, op.Rev)
+}
+
+// appendOp appends op to the canonical run list ops.
+func appendOp(ops []Op, op Op) []Op {
+	if op.Kind == Insert || op.Len == 1 {
+		op.Rev = false
+	}
+	if k := len(ops) - 1; k >= 0 {
+		last := &ops[k]
+		if take, mode := opTake(last, &op); take > 0 {
+			if mode == 2 {
+				last.Rev = true
+				last.Pos = op.Pos
+			}
+			last.Len += take
+			if op.Kind == Insert {
+				last.Text += op.Text
+				return ops
+			}
+			if take == op.Len {
+				return ops
+			}
+			op.Len -= take
+			if op.Len == 1 {
+				op.Rev = false
+			}
+		}
+	}
+	return append(ops, op)
+}
+
+// appendChangeBody appends c's canonical encoding (everything but the hash)
+// to b.
+func appendChangeBody(b []byte, c *Change) []byte {
+	b = append(b, changeVersion)
+	b = append(b, c.Author[:]...)
+	b = binary.AppendUvarint(b, c.Seq)
+	b = binary.AppendUvarint(b, uint64(len(c.Parents)))
+	for i := range c.Parents {
+		b = append(b, c.Parents[i][:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Ops)))
+	text := 0
+	for i := range c.Ops {
+		op := &c.Ops[i]
+		b = binary.AppendUvarint(b, opHeader(op.Kind, op.Len, op.Rev))
+		b = binary.AppendUvarint(b, uint64(op.Pos))
+		text += len(op.Text)
+	}
+	b = binary.AppendUvarint(b, uint64(text))
+	for i := range c.Ops {
+		b = append(b, c.Ops[i].Text...)
+	}
+	return b
+}
+
+func opHeader(k OpKind, n int, rev bool) uint64 {
+	h := uint64(n) << 2
+	if k == Delete {
+		h |= 2
+	}
+	if rev {
+		h |= 1
+	}
+	return h
+}
+
+func hashChange(id DocID, body []byte) Hash {
+	h := sha256.New()
+	h.Write(changeDomain)
+	h.Write(id[:])
+	h.Write(body)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// Encode returns c's canonical encoding.
+func (c *Change) Encode() []byte { return appendChangeBody(nil, c) }
+
+// DecodeChange decodes and checks a change of document id. It rejects
+// anything but the canonical encoding, and sets Hash.
+func DecodeChange(id DocID, b []byte) (*Change, error) {
+	d := decoder{b: b}
+	c := &Change{}
+	if v := d.byte(); v != changeVersion && d.err == nil {
+		return nil, invalidf("change: unknown version %d", v)
+	}
+	copy(c.Author[:], d.bytes(32))
+	c.Seq = d.uvarint()
+	np := d.count(32)
+	if np > 0 {
+		c.Parents = make([]Hash, np)
+		for i := range c.Parents {
+			copy(c.Parents[i][:], d.bytes(32))
+			if i > 0 && string(c.Parents[i-1][:]) >= string(c.Parents[i][:]) && d.err == nil {
+				d.fail("parents not sorted and unique")
+			}
+		}
+	}
+	nops := d.count(2)
+	if nops == 0 && d.err == nil {
+		d.fail("no ops")
+	}
+	c.Ops = make([]Op, 0, nops)
+	total := 0
+	textRunes := 0
+	for i := 0; i < nops && d.err == nil; i++ {
+		h := d.uvarint()
+		pos := d.uvarint()
+		op := Op{Kind: Insert, Len: int(min(h>>2, MaxChangeOps+1)), Pos: int(min(pos, maxPos+1)), Rev: h&1 == 1}
+		if h&2 != 0 {
+			op.Kind = Delete
+		}
+		switch {
+		case d.err != nil:
+		case op.Len == 0 || h>>2 > MaxChangeOps:
+			d.fail("op length %d", h>>2)
+		case pos > maxPos:
+			d.fail("op position %d", pos)
+		case op.Rev && (op.Kind == Insert || op.Len == 1):
+			d.fail("non-canonical op direction")
+		}
+		total += op.Len
+		if op.Kind == Insert {
+			textRunes += op.Len
+		}
+		if total > MaxChangeOps && d.err == nil {
+			d.fail("more than %d ops", MaxChangeOps)
+		}
+		if d.err == nil && len(c.Ops) > 0 {
+			if take, _ := opTake(&c.Ops[len(c.Ops)-1], &op); take > 0 {
+				d.fail("non-canonical op runs")
+			}
+		}
+		c.Ops = append(c.Ops, op)
+	}
+	text := d.bytes(d.count(1))
+	if d.err == nil {
+		if !utf8.Valid(text) {
+			d.fail("text is not UTF-8")
+		} else if utf8.RuneCount(text) != textRunes {
+			d.fail("text holds %d code points, ops insert %d", utf8.RuneCount(text), textRunes)
+		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	s := string(text)
+	for i := range c.Ops {
+		op := &c.Ops[i]
+		if op.Kind == Insert {
+			n := byteOffset([]byte(s), utf8.RuneCountInString(s), op.Len)
+			op.Text, s = s[:n], s[n:]
+		}
+	}
+	c.Hash = hashChange(id, b)
+	return c, nil
+}
+
+// decoder reads untrusted bytes; the first error sticks and later reads
+// return zero values, so callers check d.err once per step.
+type decoder struct {
+	b   []byte
+	err error
+	off int
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = invalidf(format, args...)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.fail("truncated: want %d bytes, have %d", n, len(d.b))
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length and checks that the rest of the input can hold that
+// many items of at least min bytes each, so a hostile count cannot make the
+// caller allocate more than the input justifies.
+func (d *decoder) count(min int) int {
+	v := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if v > uint64(len(d.b)/min) {
+		d.fail("count %d exceeds the input", v)
+		return 0
+	}
+	return int(v)
+}

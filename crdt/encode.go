@@ -1,0 +1,514 @@
+package crdt
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Document encoding: a whole history, or the part of it a peer lacks, in
+// columns. Change boundaries, authors and parents are run-length encoded
+// references, never hashes: hashes are recomputed on decode, so a history
+// of many small changes costs little more than one big change.
+//
+//	magic "QRD" version(1)
+//	doc id [16]
+//	agents: n, then per agent: key [32], first sequence number
+//	external parents: n, then hashes [32] (changes outside the encoding)
+//	changes: n
+//	  authors: runs of (agent index, count)
+//	  op counts: runs of (count, repeat)
+//	  parents: tokens; even t: t/2 changes whose parents are the defaults
+//	    (the end of the previous change; none for the first), odd t: one
+//	    change with t/2 parents, each a reference: even r: the change r/2
+//	    before this one, odd r: external parent r/2
+//	op runs: n, then per run: header (len<<2 | delete<<1 | rev), position
+//	  as a zigzag delta from where the previous run left the cursor
+//	text: 0 raw | 1 DEFLATE, its length, (compressed length,) bytes
+const (
+	encMagic   = "QRD"
+	encVersion = 1
+	// MaxEncodedOps bounds the ops of one decoded encoding.
+	MaxEncodedOps = 1 << 28
+)
+
+// Encode returns the whole history. Seals the open local change first.
+func (d *Doc) Encode() []byte {
+	d.sealOpen()
+	return d.encodeChanges(nil)
+}
+
+// EncodeSince returns the changes not covered by v, for a peer at v.
+func (d *Doc) EncodeSince(v Vector) []byte {
+	d.sealOpen()
+	l := d.log
+	var sel []int
+	for ci := range l.changes {
+		start, end := l.changes[ci].lv, l.changeEnd(ci)
+		agent, seq := l.agentAt(start)
+		if v[l.agents[agent]] < seq+uint64(end-start) {
+			sel = append(sel, ci)
+		}
+	}
+	return d.encodeChanges(sel)
+}
+
+// encodeChanges encodes the changes sel (indexes, ascending; nil: all).
+func (d *Doc) encodeChanges(sel []int) []byte {
+	l := d.log
+	all := sel == nil
+	n := len(sel)
+	if all {
+		n = len(l.changes)
+	}
+	at := func(i int) int {
+		if all {
+			return i
+		}
+		return sel[i]
+	}
+	pos := make(map[int]int, n) // change index -> position in sel
+	if !all {
+		for i, ci := range sel {
+			pos[ci] = i
+		}
+	}
+	agentOf := map[int]int{} // log agent -> encoded agent
+	var agents []int
+	var firstSeq []uint64
+	var externals []Hash
+	extIdx := map[Hash]int{}
+	var authors, counts, parents []byte
+	var authRun, authLen, cntVal, cntLen, defRun int
+	runs := newOplog()
+	for i := 0; i < n; i++ {
+		ci := at(i)
+		start, end := l.changes[ci].lv, l.changeEnd(ci)
+		agent, seq := l.agentAt(start)
+		ea, ok := agentOf[agent]
+		if !ok {
+			ea = len(agents)
+			agentOf[agent] = ea
+			agents = append(agents, agent)
+			firstSeq = append(firstSeq, seq)
+		}
+		if i > 0 && ea == authRun {
+			authLen++
+		} else {
+			if i > 0 {
+				authors = binary.AppendUvarint(binary.AppendUvarint(authors, uint64(authRun)), uint64(authLen))
+			}
+			authRun, authLen = ea, 1
+		}
+		if cnt := end - start; i > 0 && cnt == cntVal {
+			cntLen++
+		} else {
+			if i > 0 {
+				counts = binary.AppendUvarint(binary.AppendUvarint(counts, uint64(cntVal)), uint64(cntLen))
+			}
+			cntVal, cntLen = cnt, 1
+		}
+		ps := l.parentsOf(start)
+		prevEnd := -1
+		if i > 0 {
+			prevEnd = l.changeEnd(at(i-1)) - 1
+		}
+		if (i == 0 && len(ps) == 0) || (i > 0 && len(ps) == 1 && ps[0] == prevEnd) {
+			defRun++
+		} else {
+			if defRun > 0 {
+				parents = binary.AppendUvarint(parents, uint64(defRun)<<1)
+				defRun = 0
+			}
+			parents = binary.AppendUvarint(parents, uint64(len(ps))<<1|1)
+			for _, p := range ps {
+				pc := l.changeAt(p)
+				if j, ok := pos[pc]; ok || all {
+					if all {
+						j = pc
+					}
+					parents = binary.AppendUvarint(parents, uint64(i-j)<<1)
+					continue
+				}
+				h := l.changes[pc].hash
+				e, ok := extIdx[h]
+				if !ok {
+					e = len(externals)
+					extIdx[h] = e
+					externals = append(externals, h)
+				}
+				parents = binary.AppendUvarint(parents, uint64(e)<<1|1)
+			}
+		}
+		for s := start; s < end; {
+			ri := l.opIndex(s)
+			r := &l.ops[ri]
+			i, j := s-r.lv, min(end, r.end())-r.lv
+			switch {
+			case r.kind == Insert:
+				runs.pushOp(Insert, r.pos+i, j-i, false, l.runText(ri, i, j))
+			case r.rev:
+				runs.pushOp(Delete, r.pos+r.n-j, j-i, true, "")
+			default:
+				runs.pushOp(Delete, r.pos, j-i, false, "")
+			}
+			s += j - i
+		}
+	}
+	if n > 0 {
+		authors = binary.AppendUvarint(binary.AppendUvarint(authors, uint64(authRun)), uint64(authLen))
+		counts = binary.AppendUvarint(binary.AppendUvarint(counts, uint64(cntVal)), uint64(cntLen))
+	}
+	if defRun > 0 {
+		parents = binary.AppendUvarint(parents, uint64(defRun)<<1)
+	}
+
+	b := append([]byte(encMagic), encVersion)
+	b = append(b, d.id[:]...)
+	b = binary.AppendUvarint(b, uint64(len(agents)))
+	for i, a := range agents {
+		b = append(b, l.agents[a][:]...)
+		b = binary.AppendUvarint(b, firstSeq[i])
+	}
+	b = binary.AppendUvarint(b, uint64(len(externals)))
+	for _, h := range externals {
+		b = append(b, h[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	b = appendBlock(b, authors)
+	b = appendBlock(b, counts)
+	b = appendBlock(b, parents)
+	b = binary.AppendUvarint(b, uint64(len(runs.ops)))
+	cursor := 0
+	for i := range runs.ops {
+		r := &runs.ops[i]
+		b = binary.AppendUvarint(b, opHeader(r.kind, r.n, r.rev))
+		b = binary.AppendVarint(b, int64(r.pos-cursor))
+		cursor = r.pos
+		if r.kind == Insert {
+			cursor += r.n
+		}
+	}
+	return appendText(b, runs.content)
+}
+
+func appendBlock(b, block []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(block)))
+	return append(b, block...)
+}
+
+// appendText appends the inserted text, DEFLATE-compressed when that pays.
+func appendText(b, text []byte) []byte {
+	if len(text) >= 64 {
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, 5)
+		w.Write(text)
+		w.Close()
+		if buf.Len() < len(text) {
+			b = append(b, 1)
+			b = binary.AppendUvarint(b, uint64(len(text)))
+			b = binary.AppendUvarint(b, uint64(buf.Len()))
+			return append(b, buf.Bytes()...)
+		}
+	}
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(text)))
+	return append(b, text...)
+}
+
+// maxInflate bounds how much text a compressed block may claim per input
+// byte (DEFLATE cannot do better than about 1032:1).
+const maxInflate = 1032
+
+func (dec *decoder) text() []byte {
+	mode := dec.byte()
+	n := dec.uvarint()
+	if dec.err != nil {
+		return nil
+	}
+	switch mode {
+	case 0:
+		return dec.bytes(int(min(n, uint64(len(dec.b)+1))))
+	case 1:
+		clen := dec.uvarint()
+		if dec.err != nil {
+			return nil
+		}
+		if clen > uint64(len(dec.b)) || n > clen*maxInflate+64 {
+			dec.fail("text block sizes %d/%d do not fit the input", n, clen)
+			return nil
+		}
+		comp := dec.bytes(int(clen))
+		out := make([]byte, n)
+		r := flate.NewReader(bytes.NewReader(comp))
+		if _, err := io.ReadFull(r, out); err != nil {
+			dec.fail("text: %v", err)
+			return nil
+		}
+		if k, _ := r.Read(make([]byte, 1)); k != 0 {
+			dec.fail("text longer than declared")
+			return nil
+		}
+		return out
+	default:
+		dec.fail("text block mode %d", mode)
+		return nil
+	}
+}
+
+// decodedChanges is an encoding unpacked into changes, hashes computed.
+func decodeChanges(data []byte) (DocID, []*Change, error) {
+	var id DocID
+	dec := decoder{b: data}
+	if m := dec.bytes(len(encMagic)); dec.err == nil && string(m) != encMagic {
+		return id, nil, invalidf("not a document encoding")
+	}
+	if v := dec.byte(); dec.err == nil && v != encVersion {
+		return id, nil, invalidf("document encoding version %d (this build reads %d)", v, encVersion)
+	}
+	copy(id[:], dec.bytes(16))
+	na := dec.count(33)
+	type agentInfo struct {
+		key Author
+		seq uint64
+	}
+	agents := make([]agentInfo, na)
+	for i := range agents {
+		copy(agents[i].key[:], dec.bytes(32))
+		agents[i].seq = dec.uvarint()
+	}
+	ext := make([]Hash, dec.count(32))
+	for i := range ext {
+		copy(ext[i][:], dec.bytes(32))
+	}
+	nc := dec.count(1)
+	authors := decoder{b: dec.bytes(dec.count(1))}
+	counts := decoder{b: dec.bytes(dec.count(1))}
+	parents := decoder{b: dec.bytes(dec.count(1))}
+	nr := dec.count(2)
+	runs := newOplog()
+	cursor := 0
+	total := 0
+	for i := 0; i < nr && dec.err == nil; i++ {
+		h := dec.uvarint()
+		delta, k := binary.Varint(dec.b)
+		if k <= 0 {
+			dec.fail("bad varint")
+			break
+		}
+		dec.b = dec.b[k:]
+		n := h >> 2
+		pos := int64(cursor) + delta
+		if n == 0 || n > MaxEncodedOps || pos < 0 || pos > maxPos {
+			dec.fail("op run %d: length %d at %d", i, n, pos)
+			break
+		}
+		total += int(n)
+		if total > MaxEncodedOps {
+			dec.fail("more than %d ops", MaxEncodedOps)
+			break
+		}
+		r := opRun{lv: total - int(n), n: int(n), pos: int(pos), kind: Insert, rev: h&1 == 1}
+		if h&2 != 0 {
+			r.kind = Delete
+		}
+		runs.ops = append(runs.ops, r)
+		cursor = int(pos)
+		if r.kind == Insert {
+			cursor += int(n)
+		}
+	}
+	text := dec.text()
+	if dec.err == nil && len(dec.b) > 0 {
+		dec.fail("%d trailing bytes", len(dec.b))
+	}
+	if dec.err != nil {
+		return id, nil, dec.err
+	}
+	if !utf8.Valid(text) {
+		return id, nil, invalidf("text is not UTF-8")
+	}
+	// Give insert runs their text.
+	off := 0
+	for i := range runs.ops {
+		r := &runs.ops[i]
+		if r.kind != Insert {
+			continue
+		}
+		r.cont = off
+		k := 0
+		ascii := true
+		for j := 0; j < r.n; j++ {
+			if off+k >= len(text) {
+				return id, nil, invalidf("text ends before op run %d", i)
+			}
+			c := text[off+k]
+			if c < utf8.RuneSelf {
+				k++
+				continue
+			}
+			ascii = false
+			_, sz := utf8.DecodeRune(text[off+k:])
+			k += sz
+		}
+		r.ascii = ascii
+		off += k
+	}
+	if off != len(text) {
+		return id, nil, invalidf("%d bytes of text left over", len(text)-off)
+	}
+	runs.content = text
+
+	// Rebuild the changes.
+	cs := make([]*Change, 0, nc)
+	seqs := make([]uint64, na)
+	for i := range agents {
+		seqs[i] = agents[i].seq
+	}
+	var authRun, authLeft, cntVal, cntLeft, defLeft int
+	lv := 0
+	var body []byte
+	for i := 0; i < nc; i++ {
+		if authLeft == 0 {
+			authRun, authLeft = int(authors.uvarint()), int(authors.uvarint())
+			if authors.err == nil && (authRun >= na || authLeft == 0) {
+				return id, nil, invalidf("change %d: bad author run", i)
+			}
+		}
+		if cntLeft == 0 {
+			cntVal, cntLeft = int(min(counts.uvarint(), MaxChangeOps+1)), int(counts.uvarint())
+			if counts.err == nil && (cntVal == 0 || cntVal > MaxChangeOps || cntLeft == 0) {
+				return id, nil, invalidf("change %d: bad op count run", i)
+			}
+		}
+		if err := firstErr(authors.err, counts.err); err != nil {
+			return id, nil, fmt.Errorf("change %d: %w", i, err)
+		}
+		authLeft--
+		cntLeft--
+		c := &Change{Author: agents[authRun].key, Seq: seqs[authRun]}
+		seqs[authRun] += uint64(cntVal)
+		// Parents.
+		if defLeft == 0 {
+			t := parents.uvarint()
+			if t&1 == 0 {
+				defLeft = int(min(t>>1, uint64(nc)+1))
+				if defLeft == 0 && parents.err == nil {
+					return id, nil, invalidf("change %d: empty parent run", i)
+				}
+			} else {
+				k := int(min(t>>1, uint64(len(parents.b))+1))
+				if k > len(parents.b) {
+					return id, nil, invalidf("change %d: bad parent count", i)
+				}
+				for j := 0; j < k && parents.err == nil; j++ {
+					r := parents.uvarint()
+					if r&1 == 0 {
+						back := r >> 1
+						if back == 0 || back > uint64(i) {
+							return id, nil, invalidf("change %d: parent reference %d out of range", i, back)
+						}
+						c.Parents = append(c.Parents, cs[i-int(back)].Hash)
+					} else {
+						e := r >> 1
+						if e >= uint64(len(ext)) {
+							return id, nil, invalidf("change %d: external parent %d out of range", i, e)
+						}
+						c.Parents = append(c.Parents, ext[e])
+					}
+				}
+			}
+		}
+		if defLeft > 0 {
+			defLeft--
+			if i > 0 {
+				c.Parents = []Hash{cs[i-1].Hash}
+			}
+		}
+		if parents.err != nil {
+			return id, nil, fmt.Errorf("change %d parents: %w", i, parents.err)
+		}
+		sortHashes(c.Parents)
+		for j := 1; j < len(c.Parents); j++ {
+			if c.Parents[j] == c.Parents[j-1] {
+				return id, nil, invalidf("change %d: duplicate parent", i)
+			}
+		}
+		// Ops.
+		end := lv + cntVal
+		if end > total {
+			return id, nil, invalidf("change %d: op counts exceed the op runs", i)
+		}
+		for s := lv; s < end; {
+			ri := runs.opIndex(s)
+			r := &runs.ops[ri]
+			a, z := s-r.lv, min(end, r.end())-r.lv
+			op := Op{Kind: r.kind, Len: z - a}
+			switch {
+			case r.kind == Insert:
+				op.Pos = r.pos + a
+				op.Text = runs.runTextStr(ri, a, z)
+			case r.rev:
+				op.Pos = r.pos + r.n - z
+				op.Rev = true
+			default:
+				op.Pos = r.pos
+			}
+			c.Ops = appendOp(c.Ops, op)
+			s += z - a
+		}
+		lv = end
+		body = appendChangeBody(body[:0], c)
+		c.Hash = hashChange(id, body)
+		cs = append(cs, c)
+	}
+	if lv != total {
+		return id, nil, invalidf("op counts cover %d of %d ops", lv, total)
+	}
+	if len(authors.b) > 0 || len(counts.b) > 0 || len(parents.b) > 0 || authLeft > 0 || cntLeft > 0 || defLeft > 0 {
+		return id, nil, invalidf("change columns do not match the change count")
+	}
+	return id, cs, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Decode returns the document held by an encoding, with author as the
+// local author. It checks everything: hashes are recomputed, every op must
+// fit the document it was made in.
+func Decode(data []byte, author Author) (*Doc, error) {
+	id, cs, err := decodeChanges(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode document: %w", err)
+	}
+	d := New(id, author)
+	if _, err := d.Apply(cs...); err != nil {
+		return nil, fmt.Errorf("decode document %s: %w", id, err)
+	}
+	if n := d.Pending(); n > 0 {
+		return nil, fmt.Errorf("decode document %s: %w: %d changes miss their parents", id, ErrInvalid, n)
+	}
+	return d, nil
+}
+
+// ApplyEncoded applies an encoding of changes (from EncodeSince) to d.
+func (d *Doc) ApplyEncoded(data []byte) ([]Edit, error) {
+	id, cs, err := decodeChanges(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode changes: %w", err)
+	}
+	if id != d.id {
+		return nil, invalidf("changes are for document %s, not %s", id, d.id)
+	}
+	return d.Apply(cs...)
+}

@@ -1,0 +1,318 @@
+package crdt
+
+// Graph queries over the op log's causal graph. Versions are frontiers:
+// sorted sets of LVs none of which is an ancestor of another; the empty
+// frontier is the root (the empty document).
+
+// lvRange is the half-open LV range [start, end).
+type lvRange struct{ start, end int }
+
+// pushRev adds [start, end) to spans that are built in descending order,
+// merging with the previous span when they touch.
+func pushRev(spans []lvRange, start, end int) []lvRange {
+	if start >= end {
+		return spans
+	}
+	if k := len(spans) - 1; k >= 0 && spans[k].start == end {
+		spans[k].start = start
+		return spans
+	}
+	return append(spans, lvRange{start, end})
+}
+
+func reverseRanges(s []lvRange) {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+}
+
+const (
+	flagA uint8 = iota
+	flagB
+	flagShared
+)
+
+type lvItem struct {
+	lv   int
+	flag uint8
+}
+
+// lvHeap is a max-heap of LVs with flags.
+type lvHeap []lvItem
+
+func (h *lvHeap) push(it lvItem) {
+	*h = append(*h, it)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].lv >= s[i].lv {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *lvHeap) pop() lvItem {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s[l].lv > s[m].lv {
+			m = l
+		}
+		if r < n && s[r].lv > s[m].lv {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// contains reports whether frontier f has lv in its history.
+func (l *oplog) contains(f []int, lv int) bool {
+	for _, x := range f {
+		if x == lv {
+			return true
+		}
+		if x > lv && l.graph[l.entryAt(x)].shadow <= lv {
+			return true
+		}
+	}
+	var h lvHeap
+	for _, x := range f {
+		if x > lv {
+			h.push(lvItem{lv: x})
+		}
+	}
+	for len(h) > 0 {
+		x := h.pop().lv
+		e := &l.graph[l.entryAt(x)]
+		if e.shadow <= lv {
+			return true
+		}
+		for len(h) > 0 && h[0].lv >= e.start {
+			h.pop()
+		}
+		for _, p := range e.parents {
+			if p == lv {
+				return true
+			}
+			if p > lv {
+				h.push(lvItem{lv: p})
+			}
+		}
+	}
+	return false
+}
+
+// diff returns the LV ranges only in the history of a and only in the
+// history of b, each in ascending order.
+func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
+	if equalInts(a, b) {
+		return nil, nil
+	}
+	if len(a) == 1 && len(b) == 1 {
+		x, y := a[0], b[0]
+		if x > y && l.entryAt(x) == l.entryAt(y) {
+			return []lvRange{{y + 1, x + 1}}, nil
+		}
+		if y > x && l.entryAt(x) == l.entryAt(y) {
+			return nil, []lvRange{{x + 1, y + 1}}
+		}
+	}
+	var h lvHeap
+	for _, x := range a {
+		h.push(lvItem{x, flagA})
+	}
+	for _, x := range b {
+		h.push(lvItem{x, flagB})
+	}
+	shared := 0
+	mark := func(start, end int, flag uint8) {
+		switch flag {
+		case flagA:
+			onlyA = pushRev(onlyA, start, end)
+		case flagB:
+			onlyB = pushRev(onlyB, start, end)
+		}
+	}
+	for len(h) > 0 {
+		it := h.pop()
+		lv, flag := it.lv, it.flag
+		if flag == flagShared {
+			shared--
+		}
+		for len(h) > 0 && h[0].lv == lv {
+			if h[0].flag != flag {
+				flag = flagShared
+			}
+			if h[0].flag == flagShared {
+				shared--
+			}
+			h.pop()
+		}
+		e := &l.graph[l.entryAt(lv)]
+		for len(h) > 0 && h[0].lv >= e.start {
+			top := h.pop()
+			if top.flag != flag {
+				mark(top.lv+1, lv+1, flag)
+				lv = top.lv
+				flag = flagShared
+			}
+			if top.flag == flagShared {
+				shared--
+			}
+		}
+		mark(e.start, lv+1, flag)
+		for _, p := range e.parents {
+			h.push(lvItem{p, flag})
+			if flag == flagShared {
+				shared++
+			}
+		}
+		if len(h) == shared {
+			break
+		}
+	}
+	reverseRanges(onlyA)
+	reverseRanges(onlyB)
+	return onlyA, onlyB
+}
+
+// timePoint is a version in findConflicting's queue: its highest LV and the
+// rest of it (sorted), so a merge version stays one item until it is the
+// highest thing left.
+type timePoint struct {
+	last   int // -1: the root
+	merged []int
+	flag   uint8
+}
+
+func tpLess(a, b *timePoint) bool {
+	if a.last != b.last {
+		return a.last < b.last
+	}
+	// At the same LV, the bigger version comes out first.
+	return len(a.merged) < len(b.merged)
+}
+
+func tpEqual(a, b *timePoint) bool {
+	return a.last == b.last && equalInts(a.merged, b.merged)
+}
+
+func tpFrom(f []int, flag uint8) timePoint {
+	if len(f) == 0 {
+		return timePoint{last: -1, flag: flag}
+	}
+	return timePoint{last: f[len(f)-1], merged: f[:len(f)-1], flag: flag}
+}
+
+type tpHeap []timePoint
+
+func (h *tpHeap) push(t timePoint) {
+	*h = append(*h, t)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !tpLess(&s[p], &s[i]) {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *tpHeap) pop() timePoint {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && tpLess(&s[m], &s[l]) {
+			m = l
+		}
+		if r < n && tpLess(&s[m], &s[r]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// findConflicting walks back from versions a and b until their histories
+// meet in a single version, the common version. Every op it passes is a
+// descendant of that version. It returns the common version, the ops only
+// in b's history (the new ops, ascending) and the rest (ascending).
+func (l *oplog) findConflicting(a, b []int) (common []int, conflict, onlyB []lvRange) {
+	var h tpHeap
+	h.push(tpFrom(a, flagA))
+	h.push(tpFrom(b, flagB))
+	visit := func(start, end int, flag uint8) {
+		if flag == flagB {
+			onlyB = pushRev(onlyB, start, end)
+		} else {
+			conflict = pushRev(conflict, start, end)
+		}
+	}
+	for {
+		tp := h.pop()
+		t, flag := tp.last, tp.flag
+		if t < 0 {
+			common = nil
+			break
+		}
+		for len(h) > 0 && tpEqual(&h[0], &tp) {
+			if h[0].flag != flag {
+				flag = flagShared
+			}
+			h.pop()
+		}
+		if len(h) == 0 {
+			common = append(append([]int(nil), tp.merged...), t)
+			break
+		}
+		for _, m := range tp.merged {
+			h.push(timePoint{last: m, flag: flag})
+		}
+		e := &l.graph[l.entryAt(t)]
+		end := t + 1
+		for len(h) > 0 && h[0].last >= e.start {
+			next := h.pop()
+			if next.last+1 < end {
+				visit(next.last+1, end, flag)
+				end = next.last + 1
+			}
+			if next.flag != flag {
+				flag = flagShared
+			}
+			for _, m := range next.merged {
+				h.push(timePoint{last: m, flag: next.flag})
+			}
+		}
+		visit(e.start, end, flag)
+		h.push(tpFrom(e.parents, flag))
+	}
+	reverseRanges(conflict)
+	reverseRanges(onlyB)
+	return common, conflict, onlyB
+}

@@ -1,0 +1,256 @@
+package crdt
+
+import "fmt"
+
+// merger brings a branch (a frontier and the length of its text) forward to
+// include more of the op log, producing the edits to its text. This is
+// Eg-walker: ops whose parents are the branch's version apply as they are;
+// concurrent ones go through a tracker built for the conflicting part of the
+// history only, and dropped again at every critical version.
+type merger struct {
+	l        *oplog
+	frontier []int // the branch's version, as ops are applied
+	docLen   int
+	edits    []Edit
+	// collect is false when only the version and validation matter.
+	collect bool
+}
+
+// chunk is a piece of a graph entry: ops [start, end) whose first op has
+// parents.
+type chunk struct {
+	start, end int
+	parents    []int
+}
+
+// chunks splits ascending LV ranges at graph entry boundaries.
+func (l *oplog) chunks(spans []lvRange) []chunk {
+	var out []chunk
+	for _, sp := range spans {
+		for s := sp.start; s < sp.end; {
+			e := &l.graph[l.entryAt(s)]
+			end := min(sp.end, e.end)
+			parents := e.parents
+			if s != e.start {
+				parents = []int{s - 1}
+			}
+			out = append(out, chunk{s, end, parents})
+			s = end
+		}
+	}
+	return out
+}
+
+// merge applies the ops in newSpans (ascending, all in the history of
+// target and none in the branch's) to the branch.
+func (m *merger) merge(target []int, newSpans []lvRange) error {
+	l := m.l
+	// Fast-forward while the next ops were made right on top of the branch.
+	for len(newSpans) > 0 {
+		sp := newSpans[0]
+		e := &l.graph[l.entryAt(sp.start)]
+		onTop := len(m.frontier) == 1 && m.frontier[0] == sp.start-1
+		if sp.start == e.start {
+			onTop = equalInts(e.parents, m.frontier)
+		}
+		if !onTop {
+			break
+		}
+		end := min(sp.end, e.end)
+		if err := m.applyDirect(sp.start, end); err != nil {
+			return err
+		}
+		m.setFrontier1(end - 1)
+		if end == sp.end {
+			newSpans = newSpans[1:]
+		} else {
+			newSpans[0].start = end
+		}
+	}
+	if len(newSpans) == 0 {
+		return nil
+	}
+	common, conflict, onlyNew := l.findConflicting(m.frontier, target)
+	t := newTracker()
+	prep := common
+	var err error
+	if prep, err = m.walk(t, prep, l.chunks(conflict), false); err != nil {
+		return err
+	}
+	t.slack = t.effLen() - m.docLen
+	return m.walkNew(t, prep, l.chunks(onlyNew))
+}
+
+func (m *merger) setFrontier1(lv int) {
+	if len(m.frontier) == 1 {
+		m.frontier[0] = lv
+		return
+	}
+	m.frontier = []int{lv}
+}
+
+// applyDirect applies ops [start, end) to the text as they are.
+func (m *merger) applyDirect(start, end int) error {
+	l := m.l
+	for ri := l.opIndex(start); start < end; ri++ {
+		r := &l.ops[ri]
+		i, j := start-r.lv, min(end, r.end())-r.lv
+		n := j - i
+		if r.kind == Insert {
+			pos := r.pos + i
+			if pos > m.docLen {
+				return invalidf("op %d inserts at %d in a document of %d", start, pos, m.docLen)
+			}
+			if m.collect {
+				m.edits = append(m.edits, Edit{Pos: pos, Text: l.runText(ri, i, j)})
+			}
+			m.docLen += n
+		} else {
+			pos := r.pos
+			if r.rev {
+				pos = r.pos + r.n - j
+			}
+			if pos+n > m.docLen {
+				return invalidf("op %d deletes %d at %d in a document of %d", start, n, pos, m.docLen)
+			}
+			if m.collect {
+				m.edits = append(m.edits, Edit{Pos: pos, Del: n})
+			}
+			m.docLen -= n
+		}
+		start += n
+	}
+	return nil
+}
+
+// moveTo retreats and advances the tracker's prepare version from prep to
+// parents.
+func (m *merger) moveTo(t *tracker, prep, parents []int) {
+	if equalInts(prep, parents) {
+		return
+	}
+	back, fwd := m.l.diff(prep, parents)
+	for i := len(back) - 1; i >= 0; i-- {
+		t.retreat(back[i].start, back[i].end-back[i].start)
+	}
+	for _, r := range fwd {
+		t.advance(r.start, r.end-r.start)
+	}
+}
+
+// walk applies chunks (ops already in the branch's text) to the tracker
+// without emitting edits, and returns the prepare version it ends at.
+func (m *merger) walk(t *tracker, prep []int, chunks []chunk, emit bool) ([]int, error) {
+	for _, c := range chunks {
+		m.moveTo(t, prep, c.parents)
+		if err := m.applyTracked(t, c.start, c.end, emit); err != nil {
+			return nil, err
+		}
+		prep = []int{c.end - 1}
+	}
+	return prep, nil
+}
+
+// walkNew applies new chunks through the tracker, emitting their edits. At
+// a critical version (everything applied so far is its ancestor and
+// everything still to come its descendant) the tracker is dropped; until
+// the next concurrent op, ops apply directly.
+func (m *merger) walkNew(t *tracker, prep []int, chunks []chunk) error {
+	// sufMin[i]: the smallest parent of chunks[i:] (-1 for a root chunk).
+	sufMin := make([]int, len(chunks)+1)
+	sufMin[len(chunks)] = int(^uint(0) >> 1)
+	for i := len(chunks) - 1; i >= 0; i-- {
+		p := -1
+		if len(chunks[i].parents) > 0 {
+			p = chunks[i].parents[0]
+		}
+		sufMin[i] = min(p, sufMin[i+1])
+	}
+	for i, c := range chunks {
+		if t == nil && equalInts(c.parents, m.frontier) {
+			// Critical: apply directly what no later op is concurrent with.
+			ffEnd := c.end
+			if next := sufMin[i+1]; next < c.end-1 {
+				ffEnd = max(c.start, next+1)
+			}
+			if ffEnd > c.start {
+				if err := m.applyDirect(c.start, ffEnd); err != nil {
+					return err
+				}
+				m.setFrontier1(ffEnd - 1)
+				c.start = ffEnd
+				c.parents = []int{ffEnd - 1}
+			}
+			if c.start == c.end {
+				continue
+			}
+		}
+		if t == nil {
+			t = newTracker()
+			t.slack = placeholderLen - m.docLen
+			prep = append([]int(nil), m.frontier...)
+		}
+		m.moveTo(t, prep, c.parents)
+		if err := m.applyTracked(t, c.start, c.end, true); err != nil {
+			return err
+		}
+		prep = []int{c.end - 1}
+		m.frontier = advanceFrontier(m.frontier, c.parents, c.end-1)
+		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 {
+			t = nil
+		}
+	}
+	return nil
+}
+
+// applyTracked integrates ops [start, end) into the tracker, whose prepare
+// version is their parents', emitting their effect on the text if emit.
+func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
+	l := m.l
+	for ri := l.opIndex(start); start < end; ri++ {
+		r := &l.ops[ri]
+		i, j := start-r.lv, min(end, r.end())-r.lv
+		n := j - i
+		if r.kind == Insert {
+			pos := r.pos + i
+			if pos > t.prepLen() {
+				return invalidf("op %d inserts at %d in a document of %d", start, pos, t.prepLen())
+			}
+			p := t.applyInsert(l, start, n, pos)
+			if emit {
+				if m.collect {
+					m.edits = append(m.edits, Edit{Pos: p, Text: l.runText(ri, i, j)})
+				}
+				m.docLen += n
+			}
+		} else {
+			pos := r.pos
+			if r.rev {
+				pos = r.pos + r.n - j
+			}
+			if pos+n > t.prepLen() {
+				return invalidf("op %d deletes %d at %d in a document of %d", start, n, pos, t.prepLen())
+			}
+			for lv, left := start, n; left > 0; {
+				k, p, deleted := t.applyDelete(lv, pos, left, r.rev)
+				if emit && deleted {
+					if m.collect {
+						m.edits = append(m.edits, Edit{Pos: p, Del: k})
+					}
+					m.docLen -= k
+				}
+				lv += k
+				left -= k
+			}
+		}
+		start += n
+	}
+	return nil
+}
+
+func (e Edit) String() string {
+	if e.Del > 0 {
+		return fmt.Sprintf("del %d@%d", e.Del, e.Pos)
+	}
+	return fmt.Sprintf("ins %q@%d", e.Text, e.Pos)
+}

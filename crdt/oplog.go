@@ -1,0 +1,371 @@
+package crdt
+
+import (
+	"sort"
+	"unicode/utf8"
+)
+
+// The op log is the full history of a document in local-version (LV) space:
+// every single-character op gets the next integer when this replica learns
+// it, so LV order is a topological order of the causal graph. All tables are
+// run-length encoded and append-only.
+
+// opRun is a run of ops of one kind whose positions continue each other.
+type opRun struct {
+	lv    int // first LV
+	n     int // ops in the run
+	pos   int // see Op
+	cont  int // inserts: byte offset of the text in oplog.content
+	kind  OpKind
+	rev   bool // deletes: backspace order
+	ascii bool // inserts: the text is ASCII (bytes == code points)
+}
+
+func (r *opRun) end() int { return r.lv + r.n }
+
+// opPos returns the position of the i-th op of the run.
+func (r *opRun) opPos(i int) int {
+	switch {
+	case r.kind == Insert:
+		return r.pos + i
+	case r.rev:
+		return r.pos + r.n - 1 - i
+	default:
+		return r.pos
+	}
+}
+
+// gEntry is a run of the causal graph: LVs [start, end) where each op's
+// parent is the previous one, and the first op's parents are parents.
+type gEntry struct {
+	start, end int
+	parents    []int // sorted ascending
+	// shadow is the smallest LV s such that every LV in [s, end) is an
+	// ancestor of end-1. It makes common ancestry checks O(1).
+	shadow int
+}
+
+// aaRun assigns LVs [lv, lv+n) to an author's sequence numbers [seq, seq+n).
+type aaRun struct {
+	lv, n  int
+	agent  int
+	seq    uint64
+}
+
+// seqRun maps an author's sequence numbers [seq, seq+n) to LVs [lv, lv+n).
+type seqRun struct {
+	seq uint64
+	lv  int
+	n   int
+}
+
+// changeRec is a sealed change: LVs [lv, next change's lv).
+type changeRec struct {
+	lv   int
+	hash Hash
+}
+
+type oplog struct {
+	agents   []Author
+	agentIdx map[Author]int
+	aa       []aaRun
+	seqs     [][]seqRun // per agent, ascending seq
+	next     []uint64   // per agent: next sequence number
+
+	graph []gEntry
+	ops   []opRun
+	// content is all inserted text in LV order.
+	content []byte
+
+	changes []changeRec
+	// hashIdx maps the first 8 bytes of a change hash to its index in
+	// changes; full hashes that collide on the prefix live in hashOverflow.
+	hashIdx      map[uint64]int32
+	hashOverflow map[Hash]int32
+
+	heads []int // frontier of the whole log
+	// open is the first LV of the unsealed local change, or -1: those ops
+	// belong to no change yet.
+	open int
+}
+
+func newOplog() *oplog {
+	return &oplog{agentIdx: map[Author]int{}, hashIdx: map[uint64]int32{}, open: -1}
+}
+
+func (l *oplog) len() int {
+	if len(l.ops) == 0 {
+		return 0
+	}
+	return l.ops[len(l.ops)-1].end()
+}
+
+func (l *oplog) agent(a Author) int {
+	if i, ok := l.agentIdx[a]; ok {
+		return i
+	}
+	i := len(l.agents)
+	l.agents = append(l.agents, a)
+	l.agentIdx[a] = i
+	l.seqs = append(l.seqs, nil)
+	l.next = append(l.next, 0)
+	return i
+}
+
+// assign records that the next n LVs (starting at lv) are ops of agent
+// starting at its next sequence number.
+func (l *oplog) assign(agent, lv, n int) {
+	seq := l.next[agent]
+	l.next[agent] += uint64(n)
+	if k := len(l.aa) - 1; k >= 0 {
+		last := &l.aa[k]
+		if last.agent == agent && last.lv+last.n == lv && last.seq+uint64(last.n) == seq {
+			last.n += n
+			s := &l.seqs[agent][len(l.seqs[agent])-1]
+			s.n += n
+			return
+		}
+	}
+	l.aa = append(l.aa, aaRun{lv: lv, n: n, agent: agent, seq: seq})
+	if ss := l.seqs[agent]; len(ss) > 0 {
+		s := &ss[len(ss)-1]
+		if s.seq+uint64(s.n) == seq && s.lv+s.n == lv {
+			s.n += n
+			return
+		}
+	}
+	l.seqs[agent] = append(l.seqs[agent], seqRun{seq: seq, lv: lv, n: n})
+}
+
+// agentAt returns the author index and sequence number of lv.
+func (l *oplog) agentAt(lv int) (int, uint64) {
+	i := sort.Search(len(l.aa), func(i int) bool { return l.aa[i].lv+l.aa[i].n > lv })
+	r := &l.aa[i]
+	return r.agent, r.seq + uint64(lv-r.lv)
+}
+
+// lvOf returns the LV of agent's op seq, or -1.
+func (l *oplog) lvOf(agent int, seq uint64) int {
+	ss := l.seqs[agent]
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].seq+uint64(ss[i].n) > seq })
+	if i == len(ss) || ss[i].seq > seq {
+		return -1
+	}
+	return ss[i].lv + int(seq-ss[i].seq)
+}
+
+// addGraph records that LVs [lv, lv+n) follow parents (sorted).
+func (l *oplog) addGraph(lv, n int, parents []int) {
+	if k := len(l.graph) - 1; k >= 0 {
+		last := &l.graph[k]
+		if last.end == lv && len(parents) == 1 && parents[0] == lv-1 {
+			last.end += n
+			return
+		}
+	}
+	shadow := lv
+	if len(parents) > 0 && parents[len(parents)-1] == lv-1 {
+		// Everything the previous op directly contains is ours too.
+		shadow = l.graph[l.entryAt(lv-1)].shadow
+	}
+	l.graph = append(l.graph, gEntry{start: lv, end: lv + n, parents: parents, shadow: shadow})
+}
+
+// entryAt returns the index of the graph entry containing lv.
+func (l *oplog) entryAt(lv int) int {
+	g := l.graph
+	if k := len(g) - 1; k >= 0 && g[k].start <= lv {
+		return k
+	}
+	return sort.Search(len(g), func(i int) bool { return g[i].end > lv })
+}
+
+// parentsOf returns the parents of lv.
+func (l *oplog) parentsOf(lv int) []int {
+	e := &l.graph[l.entryAt(lv)]
+	if lv == e.start {
+		return e.parents
+	}
+	return []int{lv - 1}
+}
+
+// pushOp appends a run of n ops at LV l.len(), merging it into the last
+// run the way appendOp merges a change's ops. For inserts text holds the
+// run's text.
+func (l *oplog) pushOp(kind OpKind, pos, n int, rev bool, text string) {
+	if kind == Insert || n == 1 {
+		rev = false
+	}
+	if k := len(l.ops) - 1; k >= 0 && l.ops[k].kind == kind {
+		last := &l.ops[k]
+		if kind == Insert {
+			if pos == last.pos+last.n {
+				last.n += n
+				l.content = append(l.content, text...)
+				last.ascii = last.ascii && len(text) == n
+				return
+			}
+		} else if take, mode := delMerge(last.pos, last.n, last.rev, pos, n, rev); take > 0 {
+			if mode == 2 {
+				last.rev = true
+				last.pos = pos
+			}
+			last.n += take
+			if take == n {
+				return
+			}
+			n -= take
+			if n == 1 {
+				rev = false
+			}
+		}
+	}
+	r := opRun{lv: l.len(), n: n, pos: pos, kind: kind, rev: rev}
+	if kind == Insert {
+		r.cont = len(l.content)
+		r.ascii = len(text) == n
+		l.content = append(l.content, text...)
+	}
+	l.ops = append(l.ops, r)
+}
+
+// opIndex returns the index of the op run containing lv.
+func (l *oplog) opIndex(lv int) int {
+	ops := l.ops
+	if k := len(ops) - 1; k >= 0 && ops[k].lv <= lv {
+		return k
+	}
+	return sort.Search(len(ops), func(i int) bool { return ops[i].end() > lv })
+}
+
+// runText returns the text of ops [i, j) of insert run r.
+func (l *oplog) runText(ri int, i, j int) string {
+	r := &l.ops[ri]
+	end := len(l.content)
+	for k := ri + 1; k < len(l.ops); k++ {
+		if l.ops[k].kind == Insert {
+			end = l.ops[k].cont
+			break
+		}
+	}
+	b := l.content[r.cont:end]
+	if r.ascii {
+		return string(b[i:j])
+	}
+	bi := byteOffset(b, utf8.RuneCount(b), i)
+	bj := bi + byteOffset(b[bi:], utf8.RuneCount(b[bi:]), j-i)
+	return string(b[bi:bj])
+}
+
+// runBytes returns the content bytes of insert run ri.
+func (l *oplog) runBytes(ri int) []byte {
+	r := &l.ops[ri]
+	end := len(l.content)
+	for k := ri + 1; k < len(l.ops); k++ {
+		if l.ops[k].kind == Insert {
+			end = l.ops[k].cont
+			break
+		}
+	}
+	return l.content[r.cont:end]
+}
+
+// changeAt returns the index of the sealed change containing lv.
+func (l *oplog) changeAt(lv int) int {
+	c := l.changes
+	if k := len(c) - 1; k >= 0 && c[k].lv <= lv {
+		return k
+	}
+	return sort.Search(len(c), func(i int) bool { return c[i].lv > lv }) - 1
+}
+
+// changeEnd returns the end LV of change i.
+func (l *oplog) changeEnd(i int) int {
+	if i+1 < len(l.changes) {
+		return l.changes[i+1].lv
+	}
+	if l.open >= 0 {
+		return l.open
+	}
+	return l.len()
+}
+
+func hashKey(h Hash) uint64 {
+	return uint64(h[0]) | uint64(h[1])<<8 | uint64(h[2])<<16 | uint64(h[3])<<24 |
+		uint64(h[4])<<32 | uint64(h[5])<<40 | uint64(h[6])<<48 | uint64(h[7])<<56
+}
+
+// findChange returns the index of the change with hash h, or -1.
+func (l *oplog) findChange(h Hash) int {
+	if i, ok := l.hashIdx[hashKey(h)]; ok {
+		if l.changes[i].hash == h {
+			return int(i)
+		}
+		if j, ok := l.hashOverflow[h]; ok {
+			return int(j)
+		}
+	}
+	return -1
+}
+
+// addChange records a sealed change starting at lv.
+func (l *oplog) addChange(lv int, h Hash) {
+	i := int32(len(l.changes))
+	l.changes = append(l.changes, changeRec{lv: lv, hash: h})
+	k := hashKey(h)
+	if _, ok := l.hashIdx[k]; ok {
+		if l.hashOverflow == nil {
+			l.hashOverflow = map[Hash]int32{}
+		}
+		l.hashOverflow[h] = i
+		return
+	}
+	l.hashIdx[k] = i
+}
+
+// advanceFrontier returns f advanced by the ops [lv, lv+n), whose first op
+// has the given parents.
+func advanceFrontier(f []int, parents []int, last int) []int {
+	out := f[:0:0]
+	for _, x := range f {
+		if !containsInt(parents, x) {
+			out = append(out, x)
+		}
+	}
+	out = append(out, last)
+	sortInts(out)
+	return out
+}
+
+func containsInt(s []int, x int) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func sortInts(s []int) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// runTextStr is runText for logs whose content is not appended to any more
+// (decoding): it returns a string sharing no memory with later appends.
+func (l *oplog) runTextStr(ri, i, j int) string { return l.runText(ri, i, j) }

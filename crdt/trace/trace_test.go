@@ -1,0 +1,82 @@
+package trace
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/quire-dev/quire/crdt"
+)
+
+const traceDir = "../../../shared/testdata/editing-traces"
+
+func load(t testing.TB, rel string) *Trace {
+	t.Helper()
+	tr, err := Load(filepath.Join(traceDir, rel))
+	if err != nil {
+		t.Skipf("trace not available: %v", err)
+	}
+	return tr
+}
+
+func TestSequentialTraces(t *testing.T) {
+	for _, name := range []string{"automerge-paper", "seph-blog1", "friendsforever_flat", "json-crdt-blog-post"} {
+		t.Run(name, func(t *testing.T) {
+			tr := load(t, "sequential/"+name+".json.gz")
+			d, _, err := ReplaySequential(tr, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Text(); got != tr.EndContent {
+				t.Fatalf("replay: text differs from endContent (len %d, want %d)", len(got), len(tr.EndContent))
+			}
+			enc := d.Encode()
+			d2, err := crdt.Decode(enc, Agents(2)[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d2.Text(); got != tr.EndContent {
+				t.Fatalf("decode: text differs from endContent")
+			}
+			t.Logf("%s: %d ops, encoded %d bytes", name, d.Ops(), len(enc))
+		})
+	}
+}
+
+func TestConcurrentTrace(t *testing.T) {
+	tr := load(t, "concurrent/friendsforever.json.gz")
+	docs, changes, err := ReplayConcurrent(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range docs {
+		if got := d.Text(); got != tr.EndContent {
+			t.Fatalf("replica %d: text differs from endContent (len %d, want %d)", i, len(got), len(tr.EndContent))
+		}
+	}
+	enc := docs[0].Encode()
+	d2, err := crdt.Decode(enc, Agents(3)[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.Text() != tr.EndContent {
+		t.Fatal("decode: text differs")
+	}
+	// Streaming one change at a time.
+	d3 := crdt.New(DocID, Agents(3)[2])
+	for _, c := range changes {
+		c2, err := crdt.DecodeChange(DocID, c.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c2.Hash != c.Hash {
+			t.Fatal("hash mismatch after decode")
+		}
+		if _, err := d3.Apply(c2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d3.Text() != tr.EndContent {
+		t.Fatal("stream: text differs")
+	}
+	t.Logf("%d changes, encoded %d bytes", len(changes), len(enc))
+}

@@ -1,0 +1,524 @@
+package crdt
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// The tracker is Eg-walker's short-lived CRDT: a sequence of items (one per
+// inserted character, in document order, run-length encoded as spans) with
+// two states each. The prepare state says whether the item is visible in the
+// version the next op was made at (the walk moves that version back and
+// forth with retreat and advance); the effect state says whether it is
+// visible in the text being produced. It starts as one placeholder span
+// standing for the document at the walk's base version, and is thrown away
+// when the walk ends or reaches a critical version.
+
+const (
+	underwater     = 1 << 60 // LVs of placeholder items start here
+	placeholderLen = 1 << 40
+	endLV          = math.MaxInt // origin right at the end of the document
+
+	stNotYet   = 0 // not inserted yet in the prepare version
+	stInserted = 1 // visible in the prepare version; >= 2: deleted (state-1 times)
+
+	leafMax = 64
+)
+
+type tspan struct {
+	lv, n   int
+	ol      int // origin left of the first item; item i > 0 has lv+i-1
+	or      int // origin right of every item
+	state   int32
+	everDel bool // deleted in the effect version
+}
+
+func (s *tspan) prep() int {
+	if s.state == stInserted {
+		return s.n
+	}
+	return 0
+}
+
+func (s *tspan) eff() int {
+	if s.everDel {
+		return 0
+	}
+	return s.n
+}
+
+// split cuts s after k items and returns the right part.
+func (s *tspan) split(k int) tspan {
+	r := *s
+	r.lv += k
+	r.n -= k
+	r.ol = s.lv + k - 1
+	s.n = k
+	return r
+}
+
+type leaf struct {
+	spans      []tspan
+	prep, eff  int
+	total, idx int
+}
+
+func (lf *leaf) recount() {
+	lf.prep, lf.eff, lf.total = 0, 0, 0
+	for i := range lf.spans {
+		s := &lf.spans[i]
+		lf.prep += s.prep()
+		lf.eff += s.eff()
+		lf.total += s.n
+	}
+}
+
+// marker records where the items of an insert op live (leaf) or which items
+// a delete op deleted (target, in op order reversed when rev).
+type marker struct {
+	lv, n  int
+	leaf   *leaf
+	target int
+	rev    bool
+}
+
+type tracker struct {
+	leaves []*leaf
+	idx    []marker // markers of real LVs, ascending
+	uw     []marker // markers of placeholder items, ascending
+	slack  int      // placeholder items past the end of the base document
+}
+
+func newTracker() *tracker {
+	lf := &leaf{spans: []tspan{{lv: underwater, n: placeholderLen, ol: -1, or: endLV, state: stInserted}}}
+	lf.recount()
+	return &tracker{
+		leaves: []*leaf{lf},
+		uw:     []marker{{lv: underwater, n: placeholderLen, leaf: lf}},
+	}
+}
+
+type tcursor struct{ li, si, off int }
+
+func (t *tracker) span(c tcursor) *tspan { return &t.leaves[c.li].spans[c.si] }
+
+// roll moves c off the end of a span onto the start of the next one. It
+// reports false at the end of the sequence.
+func (t *tracker) roll(c *tcursor) bool {
+	for {
+		lf := t.leaves[c.li]
+		if c.si < len(lf.spans) && c.off < lf.spans[c.si].n {
+			return true
+		}
+		if c.si < len(lf.spans) {
+			c.si++
+			c.off = 0
+			continue
+		}
+		if c.li+1 >= len(t.leaves) {
+			return false
+		}
+		c.li++
+		c.si, c.off = 0, 0
+	}
+}
+
+// prepLen is the length of the document in the prepare version.
+func (t *tracker) prepLen() int {
+	n := 0
+	for _, lf := range t.leaves {
+		n += lf.prep
+	}
+	return n - t.slack
+}
+
+// effLen is the length of the effect version, placeholder included.
+func (t *tracker) effLen() int {
+	n := 0
+	for _, lf := range t.leaves {
+		n += lf.eff
+	}
+	return n
+}
+
+// findPrep returns the cursor at the item with prepare-visible index pos.
+func (t *tracker) findPrep(pos int) tcursor {
+	for li, lf := range t.leaves {
+		if pos >= lf.prep {
+			pos -= lf.prep
+			continue
+		}
+		for si := range lf.spans {
+			s := &lf.spans[si]
+			if s.state != stInserted {
+				continue
+			}
+			if pos < s.n {
+				return tcursor{li, si, pos}
+			}
+			pos -= s.n
+		}
+	}
+	panic("crdt: tracker position out of range")
+}
+
+func (t *tracker) markers(lv int) *[]marker {
+	if lv >= underwater {
+		return &t.uw
+	}
+	return &t.idx
+}
+
+func findMarker(ms []marker, lv int) int {
+	return sort.Search(len(ms), func(i int) bool { return ms[i].lv+ms[i].n > lv })
+}
+
+// locate returns the cursor at item lv.
+func (t *tracker) locate(lv int) tcursor {
+	ms := *t.markers(lv)
+	i := findMarker(ms, lv)
+	if i == len(ms) || ms[i].lv > lv || ms[i].leaf == nil {
+		panic("crdt: tracker has no item for LV")
+	}
+	lf := ms[i].leaf
+	for si := range lf.spans {
+		s := &lf.spans[si]
+		if s.lv <= lv && lv < s.lv+s.n {
+			return tcursor{lf.idx, si, lv - s.lv}
+		}
+	}
+	panic("crdt: tracker index points at the wrong leaf")
+}
+
+// rank returns the number of items before c.
+func (t *tracker) rank(c tcursor) int {
+	r := 0
+	for li := 0; li < c.li; li++ {
+		r += t.leaves[li].total
+	}
+	lf := t.leaves[c.li]
+	for si := 0; si < c.si && si < len(lf.spans); si++ {
+		r += lf.spans[si].n
+	}
+	return r + c.off
+}
+
+// effPos returns the number of items before c visible in the effect version.
+func (t *tracker) effPos(c tcursor) int {
+	r := 0
+	for li := 0; li < c.li; li++ {
+		r += t.leaves[li].eff
+	}
+	lf := t.leaves[c.li]
+	for si := 0; si < c.si && si < len(lf.spans); si++ {
+		r += lf.spans[si].eff()
+	}
+	if c.si < len(lf.spans) && !lf.spans[c.si].everDel {
+		r += c.off
+	}
+	return r
+}
+
+func (t *tracker) totalItems() int {
+	n := 0
+	for _, lf := range t.leaves {
+		n += lf.total
+	}
+	return n
+}
+
+// rankAfter is the rank just after item lv (-1: the start).
+func (t *tracker) rankAfter(lv int) int {
+	if lv < 0 {
+		return 0
+	}
+	return t.rank(t.locate(lv)) + 1
+}
+
+// rankBefore is the rank of item lv (endLV: the end).
+func (t *tracker) rankBefore(lv int) int {
+	if lv == endLV {
+		return t.totalItems()
+	}
+	return t.rank(t.locate(lv))
+}
+
+// setMarker records m for LVs [m.lv, m.lv+m.n), replacing what was there.
+func (t *tracker) setMarker(m marker) {
+	p := t.markers(m.lv)
+	s := *p
+	end := m.lv + m.n
+	i := findMarker(s, m.lv)
+	if i == len(s) {
+		if k := len(s) - 1; k >= 0 && m.leaf != nil && s[k].leaf == m.leaf && s[k].lv+s[k].n == m.lv {
+			s[k].n += m.n
+			return
+		}
+		*p = append(s, m)
+		return
+	}
+	j := i
+	for j < len(s) && s[j].lv < end {
+		j++
+	}
+	var repl [3]marker
+	k := 0
+	if s[i].lv < m.lv {
+		left := s[i]
+		left.n = m.lv - left.lv
+		if left.leaf == nil && left.rev {
+			left.target += s[i].n - left.n
+		}
+		repl[k] = left
+		k++
+	}
+	repl[k] = m
+	k++
+	if j > i && s[j-1].lv+s[j-1].n > end {
+		right := s[j-1]
+		cut := end - right.lv
+		right.lv = end
+		right.n -= cut
+		if right.leaf == nil && !right.rev {
+			right.target += cut
+		}
+		repl[k] = right
+		k++
+	}
+	*p = slices.Replace(s, i, j, repl[:k]...)
+}
+
+// insertSpan puts s into the sequence at c (c.off may be inside a span,
+// which is split) and returns where it went.
+func (t *tracker) insertSpan(c tcursor, s tspan) {
+	lf := t.leaves[c.li]
+	si := c.si
+	if si < len(lf.spans) && c.off > 0 {
+		if c.off < lf.spans[si].n {
+			right := lf.spans[si].split(c.off)
+			lf.spans = slices.Insert(lf.spans, si+1, right)
+		}
+		si++
+	}
+	lf.spans = slices.Insert(lf.spans, si, s)
+	lf.prep += s.prep()
+	lf.eff += s.eff()
+	lf.total += s.n
+	t.setMarker(marker{lv: s.lv, n: s.n, leaf: lf})
+	t.maybeSplit(c.li)
+}
+
+// maybeSplit splits leaf li in two when it is over full and repoints the
+// markers of the items that moved.
+func (t *tracker) maybeSplit(li int) {
+	lf := t.leaves[li]
+	if len(lf.spans) <= leafMax {
+		return
+	}
+	half := len(lf.spans) / 2
+	nl := &leaf{spans: append(make([]tspan, 0, leafMax+8), lf.spans[half:]...)}
+	lf.spans = lf.spans[:half:half]
+	lf.spans = append(make([]tspan, 0, leafMax+8), lf.spans...)
+	lf.recount()
+	nl.recount()
+	t.leaves = slices.Insert(t.leaves, li+1, nl)
+	for i := li + 1; i < len(t.leaves); i++ {
+		t.leaves[i].idx = i
+	}
+	for i := range nl.spans {
+		s := &nl.spans[i]
+		t.setMarker(marker{lv: s.lv, n: s.n, leaf: nl})
+	}
+}
+
+// mutate applies fn to the items [lv, lv+n), splitting spans at the edges.
+func (t *tracker) mutate(lv, n int, fn func(*tspan)) {
+	for n > 0 {
+		c := t.locate(lv)
+		lf := t.leaves[c.li]
+		si := c.si
+		if c.off > 0 {
+			right := lf.spans[si].split(c.off)
+			lf.spans = slices.Insert(lf.spans, si+1, right)
+			si++
+		}
+		s := &lf.spans[si]
+		if s.n > n {
+			right := s.split(n)
+			lf.spans = slices.Insert(lf.spans, si+1, right)
+			s = &lf.spans[si]
+		}
+		k := s.n
+		lf.prep -= s.prep()
+		lf.eff -= s.eff()
+		fn(s)
+		lf.prep += s.prep()
+		lf.eff += s.eff()
+		t.maybeSplit(c.li)
+		lv += k
+		n -= k
+	}
+}
+
+// retreat and advance move the prepare version back over, or forward over,
+// the ops [lv, lv+n), which the tracker has applied before.
+func (t *tracker) retreat(lv, n int) { t.shift(lv, n, -1) }
+func (t *tracker) advance(lv, n int)  { t.shift(lv, n, +1) }
+
+func (t *tracker) shift(lv, n int, dir int32) {
+	end := lv + n
+	// Collect the marker pieces first: mutating can reshape the index.
+	type piece struct {
+		m    marker
+		x, y int
+	}
+	var pieces []piece
+	ms := t.idx
+	for i := findMarker(ms, lv); i < len(ms) && ms[i].lv < end; i++ {
+		m := ms[i]
+		pieces = append(pieces, piece{m, max(lv, m.lv), min(end, m.lv+m.n)})
+	}
+	if dir < 0 {
+		slices.Reverse(pieces)
+	}
+	for _, p := range pieces {
+		m := p.m
+		if m.leaf != nil {
+			t.mutate(p.x, p.y-p.x, func(s *tspan) {
+				if dir < 0 {
+					s.state = stNotYet
+				} else {
+					s.state = stInserted
+				}
+			})
+			continue
+		}
+		var ts int
+		if m.rev {
+			ts = m.target + m.n - (p.y - m.lv)
+		} else {
+			ts = m.target + (p.x - m.lv)
+		}
+		t.mutate(ts, p.y-p.x, func(s *tspan) { s.state += dir })
+	}
+}
+
+// applyInsert integrates n items [lv, lv+n) inserted at prepare position pos
+// by agent, and returns their position in the effect version.
+func (t *tracker) applyInsert(l *oplog, lv, n, pos int) int {
+	var c tcursor
+	ol := -1
+	if pos > 0 {
+		c = t.findPrep(pos - 1)
+		s := t.span(c)
+		ol = s.lv + c.off
+		c.off++
+	}
+	// Origin right: the next item that exists in the prepare version.
+	or := endLV
+	rc := c
+	for t.roll(&rc) {
+		s := t.span(rc)
+		if s.state != stNotYet {
+			or = s.lv + rc.off
+			break
+		}
+		rc.off = s.n
+	}
+	item := tspan{lv: lv, n: n, ol: ol, or: or, state: stInserted}
+	c = t.integrate(l, item, c)
+	p := t.effPos(c)
+	t.insertSpan(c, item)
+	return p
+}
+
+// integrate finds where item goes among the concurrent items (those not yet
+// inserted in the prepare version) between its origins. The rule is YATA's
+// as modified by Yjs and Diamond Types, which orders like FugueMax: items
+// with the same origins order by author key, smaller first.
+func (t *tracker) integrate(l *oplog, item tspan, c tcursor) tcursor {
+	if !t.roll(&c) {
+		return c
+	}
+	left := t.rank(c)
+	scanStart, scanning := c, false
+	var myAgent int
+	var mySeq uint64
+	agentKnown := false
+	for {
+		if !t.roll(&c) {
+			break
+		}
+		other := t.span(c)
+		otherLV := other.lv + c.off
+		if otherLV == item.or {
+			break
+		}
+		otherOL := otherLV - 1
+		if c.off == 0 {
+			otherOL = other.ol
+		}
+		ol := t.rankAfter(otherOL)
+		if ol < left {
+			break
+		}
+		if ol == left {
+			if item.or == other.or {
+				if !agentKnown {
+					myAgent, mySeq = l.agentAt(item.lv)
+					agentKnown = true
+				}
+				oa, os := l.agentAt(otherLV)
+				cmp := l.agents[myAgent].Compare(l.agents[oa])
+				if cmp < 0 || (cmp == 0 && mySeq < os) {
+					break
+				}
+				scanning = false
+			} else {
+				myR := t.rankBefore(item.or)
+				otherR := t.rankBefore(other.or)
+				if otherR < myR {
+					if !scanning {
+						scanning = true
+						scanStart = c
+					}
+				} else {
+					scanning = false
+				}
+			}
+		}
+		c.off = other.n
+	}
+	if scanning {
+		return scanStart
+	}
+	return c
+}
+
+// applyDelete applies up to n deletes starting with op lv at prepare
+// position pos (a forward run deletes [pos, pos+n) from the left, a backward
+// one from the right). It returns how many ops it consumed, where they land
+// in the effect version, and whether they delete anything there (false when
+// a concurrent delete got there first).
+func (t *tracker) applyDelete(lv, pos, n int, rev bool) (k, effPos int, deleted bool) {
+	var c tcursor
+	if !rev {
+		c = t.findPrep(pos)
+		k = min(n, t.span(c).n-c.off)
+	} else {
+		c = t.findPrep(pos + n - 1)
+		k = min(n, c.off+1)
+		c.off -= k - 1
+	}
+	s := t.span(c)
+	target := s.lv + c.off
+	deleted = !s.everDel
+	effPos = t.effPos(c)
+	t.mutate(target, k, func(s *tspan) {
+		s.state++
+		s.everDel = true
+	})
+	t.setMarker(marker{lv: lv, n: k, target: target, rev: rev})
+	return k, effPos, deleted
+}
