@@ -47,9 +47,9 @@ type gEntry struct {
 
 // aaRun assigns LVs [lv, lv+n) to an author's sequence numbers [seq, seq+n).
 type aaRun struct {
-	lv, n  int
-	agent  int
-	seq    uint64
+	lv, n int
+	agent int
+	seq   uint64
 }
 
 // seqRun maps an author's sequence numbers [seq, seq+n) to LVs [lv, lv+n).

@@ -364,7 +364,7 @@ func (t *tracker) mutate(lv, n int, fn func(*tspan)) {
 // retreat and advance move the prepare version back over, or forward over,
 // the ops [lv, lv+n), which the tracker has applied before.
 func (t *tracker) retreat(lv, n int) { t.shift(lv, n, -1) }
-func (t *tracker) advance(lv, n int)  { t.shift(lv, n, +1) }
+func (t *tracker) advance(lv, n int) { t.shift(lv, n, +1) }
 
 func (t *tracker) shift(lv, n int, dir int32) {
 	end := lv + n

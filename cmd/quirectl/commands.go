@@ -34,7 +34,7 @@ type command struct {
 // commandList returns every subcommand in the order "help" shows them.
 // Add new commands here.
 func commandList() []*command {
-	return []*command{helpCommand(), versionCommand(), tokenCommand()}
+	return []*command{helpCommand(), versionCommand(), tokenCommand(), benchCommand()}
 }
 
 // lookup returns the command called name, or nil.
