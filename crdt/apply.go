@@ -229,7 +229,7 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 	if l.len() == start {
 		return nil, nil
 	}
-	m := merger{l: l, frontier: append([]int(nil), l.heads...), docLen: d.text.Len(), collect: true}
+	m := merger{l: l, frontier: append([]int(nil), l.heads...), docLen: d.text.Len(), collect: true, cache: &d.cache}
 	if err := m.merge(target, []lvRange{{start, l.len()}}); err != nil {
 		l.rollback(mark)
 		return nil, fmt.Errorf("apply %d changes: %w", len(cs), err)

@@ -19,7 +19,8 @@ type Doc struct {
 	sealed []*Change
 
 	pending pending
-	buf     []byte // scratch for encoding changes
+	cache   trackerCache // the tracker the last merge left, if any
+	buf     []byte       // scratch for encoding changes
 }
 
 // New returns an empty document id whose local edits are made by author.

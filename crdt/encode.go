@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -36,9 +37,11 @@ const (
 )
 
 // Encode returns the whole history. Seals the open local change first.
+// Replicas holding the same changes produce the same bytes: changes are
+// written in a canonical topological order, not in arrival order.
 func (d *Doc) Encode() []byte {
 	d.sealOpen()
-	return d.encodeChanges(nil)
+	return d.encodeChanges(d.canonicalOrder(nil))
 }
 
 // EncodeSince returns the changes not covered by v, for a peer at v.
@@ -53,7 +56,143 @@ func (d *Doc) EncodeSince(v Vector) []byte {
 			sel = append(sel, ci)
 		}
 	}
-	return d.encodeChanges(sel)
+	if len(sel) == 0 {
+		sel = []int{}
+	}
+	return d.encodeChanges(d.canonicalOrder(sel))
+}
+
+// canonicalOrder returns the changes sel (nil: all) in an order that
+// depends only on the change graph: Kahn's topological sort that prefers a
+// child of the change just emitted (so one author's typing stays together)
+// and otherwise the smallest hash.
+func (d *Doc) canonicalOrder(sel []int) []int {
+	l := d.log
+	if sel == nil {
+		sel = make([]int, len(l.changes))
+		for i := range sel {
+			sel[i] = i
+		}
+	}
+	in := make(map[int]int, len(sel)) // change -> unmet parents within sel
+	children := make(map[int][]int, len(sel))
+	inSel := make(map[int]bool, len(sel))
+	for _, ci := range sel {
+		inSel[ci] = true
+	}
+	for _, ci := range sel {
+		for _, p := range l.parentsOf(l.changes[ci].lv) {
+			pc := l.changeAt(p)
+			if inSel[pc] {
+				in[ci]++
+				children[pc] = append(children[pc], ci)
+			}
+		}
+	}
+	less := func(a, b int) bool {
+		return bytes.Compare(l.changes[a].hash[:], l.changes[b].hash[:]) < 0
+	}
+	var ready hashHeap
+	ready.less = less
+	for _, ci := range sel {
+		if in[ci] == 0 {
+			ready.push(ci)
+		}
+	}
+	out := make([]int, 0, len(sel))
+	prev := -1
+	for len(ready.s) > 0 {
+		next := -1
+		if prev >= 0 {
+			// The smallest ready child of prev, if any.
+			for _, c := range children[prev] {
+				if in[c] == 0 && !ready.taken(c) && (next < 0 || less(c, next)) {
+					next = c
+				}
+			}
+		}
+		if next >= 0 {
+			ready.remove(next)
+		} else {
+			next = ready.pop()
+		}
+		out = append(out, next)
+		prev = next
+		for _, c := range children[next] {
+			if in[c]--; in[c] == 0 {
+				ready.push(c)
+			}
+		}
+	}
+	return out
+}
+
+// hashHeap is a min-heap of change indexes with lazy removal.
+type hashHeap struct {
+	s       []int
+	less    func(a, b int) bool
+	removed map[int]bool
+}
+
+func (h *hashHeap) taken(c int) bool { return h.removed[c] }
+
+func (h *hashHeap) remove(c int) {
+	if h.removed == nil {
+		h.removed = map[int]bool{}
+	}
+	h.removed[c] = true
+	h.clean()
+}
+
+func (h *hashHeap) clean() {
+	for len(h.s) > 0 && h.removed[h.s[0]] {
+		h.popRaw()
+	}
+}
+
+func (h *hashHeap) push(c int) {
+	h.s = append(h.s, c)
+	i := len(h.s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(h.s[i], h.s[p]) {
+			break
+		}
+		h.s[i], h.s[p] = h.s[p], h.s[i]
+		i = p
+	}
+}
+
+func (h *hashHeap) pop() int {
+	h.clean()
+	c := h.popRaw()
+	h.clean()
+	return c
+}
+
+func (h *hashHeap) popRaw() int {
+	s := h.s
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.less(s[l], s[m]) {
+			m = l
+		}
+		if r < n && h.less(s[r], s[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	h.s = s
+	return top
 }
 
 // encodeChanges encodes the changes sel (indexes, ascending; nil: all).
@@ -83,6 +222,7 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 	extIdx := map[Hash]int{}
 	var authors, counts, parents []byte
 	var authRun, authLen, cntVal, cntLen, defRun int
+	var refs []uint64
 	runs := newOplog()
 	for i := 0; i < n; i++ {
 		ci := at(i)
@@ -124,13 +264,14 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 				defRun = 0
 			}
 			parents = binary.AppendUvarint(parents, uint64(len(ps))<<1|1)
+			refs = refs[:0]
 			for _, p := range ps {
 				pc := l.changeAt(p)
 				if j, ok := pos[pc]; ok || all {
 					if all {
 						j = pc
 					}
-					parents = binary.AppendUvarint(parents, uint64(i-j)<<1)
+					refs = append(refs, uint64(i-j)<<1)
 					continue
 				}
 				h := l.changes[pc].hash
@@ -140,7 +281,12 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 					extIdx[h] = e
 					externals = append(externals, h)
 				}
-				parents = binary.AppendUvarint(parents, uint64(e)<<1|1)
+				refs = append(refs, uint64(e)<<1|1)
+			}
+			// Sorted, so the bytes do not depend on this replica's LVs.
+			slices.Sort(refs)
+			for _, r := range refs {
+				parents = binary.AppendUvarint(parents, r)
 			}
 		}
 		for s := start; s < end; {
@@ -202,7 +348,7 @@ func appendBlock(b, block []byte) []byte {
 
 // appendText appends the inserted text, DEFLATE-compressed when that pays.
 func appendText(b, text []byte) []byte {
-	if len(text) >= 64 {
+	if len(text) >= 512 {
 		var buf bytes.Buffer
 		w, _ := flate.NewWriter(&buf, 5)
 		w.Write(text)

@@ -14,7 +14,25 @@ type merger struct {
 	edits    []Edit
 	// collect is false when only the version and validation matter.
 	collect bool
+	// cache, when set, holds the tracker a previous merge on this branch
+	// left behind, and receives the one this merge leaves.
+	cache *trackerCache
 }
+
+// trackerCache keeps a tracker alive between merges of one branch while it
+// sees concurrent edits, so each new remote change costs a few retreats and
+// advances instead of replaying the conflict zone again.
+type trackerCache struct {
+	t        *tracker
+	base     []int // the version the placeholder stands for
+	prep     []int // the tracker's prepare version
+	frontier []int // the branch version the tracker's effect state matches
+	logLen   int   // ops in the log when it was saved: later ops are not in it yet
+}
+
+// maxCachedChunks bounds the merges that use the cached tracker; bigger
+// ones build their own.
+const maxCachedChunks = 64
 
 // chunk is a piece of a graph entry: ops [start, end) whose first op has
 // parents.
@@ -43,8 +61,22 @@ func (l *oplog) chunks(spans []lvRange) []chunk {
 
 // merge applies the ops in newSpans (ascending, all in the history of
 // target and none in the branch's) to the branch.
-func (m *merger) merge(target []int, newSpans []lvRange) error {
+func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 	l := m.l
+	if m.cache != nil {
+		defer func() {
+			if err != nil {
+				*m.cache = trackerCache{}
+			}
+		}()
+		if m.cache.t != nil {
+			ok, cerr := m.mergeCached(newSpans)
+			if ok || cerr != nil {
+				return cerr
+			}
+			*m.cache = trackerCache{}
+		}
+	}
 	// Fast-forward while the next ops were made right on top of the branch.
 	for len(newSpans) > 0 {
 		sp := newSpans[0]
@@ -72,13 +104,41 @@ func (m *merger) merge(target []int, newSpans []lvRange) error {
 	}
 	common, conflict, onlyNew := l.findConflicting(m.frontier, target)
 	t := newTracker()
-	prep := common
-	var err error
-	if prep, err = m.walk(t, prep, l.chunks(conflict), false); err != nil {
+	prep, err := m.walk(t, common, l.chunks(conflict), false)
+	if err != nil {
 		return err
 	}
 	t.slack = t.effLen() - m.docLen
-	return m.walkNew(t, prep, l.chunks(onlyNew))
+	return m.walkNew(t, common, prep, l.chunks(onlyNew))
+}
+
+// mergeCached merges using the cached tracker if it can: every new op must
+// descend from the tracker's base version. It reports false if it cannot.
+func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
+	l := m.l
+	c := m.cache
+	chunks := l.chunks(newSpans)
+	if len(chunks) > maxCachedChunks {
+		return false, nil
+	}
+	t := c.t
+	// Every new op must descend from the tracker's base: moving to its
+	// parents must only touch ops the tracker holds.
+	prep := c.prep
+	for _, ch := range chunks {
+		back, fwd := l.diff(prep, ch.parents)
+		if !t.holds(back, c.logLen) || !t.holds(fwd, c.logLen) {
+			return false, nil
+		}
+		prep = []int{ch.end - 1}
+	}
+	// Ops the branch applied since (local edits) go in without effect.
+	_, behind := l.diff(c.frontier, m.frontier)
+	prep, err := m.walk(t, c.prep, l.chunks(behind), false)
+	if err != nil {
+		return true, err
+	}
+	return true, m.walkNew(t, c.base, prep, chunks)
 }
 
 func (m *merger) setFrontier1(lv int) {
@@ -155,7 +215,7 @@ func (m *merger) walk(t *tracker, prep []int, chunks []chunk, emit bool) ([]int,
 // a critical version (everything applied so far is its ancestor and
 // everything still to come its descendant) the tracker is dropped; until
 // the next concurrent op, ops apply directly.
-func (m *merger) walkNew(t *tracker, prep []int, chunks []chunk) error {
+func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 	// sufMin[i]: the smallest parent of chunks[i:] (-1 for a root chunk).
 	sufMin := make([]int, len(chunks)+1)
 	sufMin[len(chunks)] = int(^uint(0) >> 1)
@@ -189,6 +249,7 @@ func (m *merger) walkNew(t *tracker, prep []int, chunks []chunk) error {
 			t = newTracker()
 			t.slack = placeholderLen - m.docLen
 			prep = append([]int(nil), m.frontier...)
+			base = prep
 		}
 		m.moveTo(t, prep, c.parents)
 		if err := m.applyTracked(t, c.start, c.end, true); err != nil {
@@ -198,6 +259,12 @@ func (m *merger) walkNew(t *tracker, prep []int, chunks []chunk) error {
 		m.frontier = advanceFrontier(m.frontier, c.parents, c.end-1)
 		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 {
 			t = nil
+		}
+	}
+	if m.cache != nil {
+		*m.cache = trackerCache{}
+		if t != nil {
+			*m.cache = trackerCache{t: t, base: base, prep: prep, frontier: append([]int(nil), m.frontier...), logLen: m.l.len()}
 		}
 	}
 	return nil

@@ -522,3 +522,19 @@ func (t *tracker) applyDelete(lv, pos, n int, rev bool) (k, effPos int, deleted 
 	t.setMarker(marker{lv: lv, n: k, target: target, rev: rev})
 	return k, effPos, deleted
 }
+
+// holds reports whether the tracker has applied every op in ranges, or
+// will before it needs them: ops from LV from on are applied by the merge
+// that asks.
+func (t *tracker) holds(ranges []lvRange, from int) bool {
+	for _, r := range ranges {
+		at := r.start
+		for i := findMarker(t.idx, at); at < min(r.end, from); i++ {
+			if i == len(t.idx) || t.idx[i].lv > at {
+				return false
+			}
+			at = t.idx[i].lv + t.idx[i].n
+		}
+	}
+	return true
+}
