@@ -288,6 +288,10 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint")
 		return 0
 	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal varint")
+		return 0
+	}
 	d.b = d.b[n:]
 	return v
 }

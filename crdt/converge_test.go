@@ -66,8 +66,11 @@ func randText(r *rand.Rand) string {
 }
 
 func runSession(seed uint64) error {
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	id := crdt.DocID{byte(seed), byte(seed >> 8)}
+	return runSessionRand(rand.New(rand.NewPCG(seed, 0x5eed)))
+}
+
+func runSessionRand(r *rand.Rand) error {
+	id := crdt.DocID{byte(r.IntN(256)), byte(r.IntN(256))}
 	nrep := 2 + r.IntN(7)
 	reps := make([]*replica, nrep)
 	for i := range reps {
