@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/quire-dev/quire/crdt"
+)
+
+// snapshotDue compacts every document with at least Config.SnapshotEvery
+// changes since its last snapshot.
+func (db *DB) snapshotDue(ctx context.Context) error {
+	return db.compactWhere(ctx, func(m docMeta) bool { return m.SinceSnapshot >= int64(db.cfg.SnapshotEvery) })
+}
+
+// snapshotDirty compacts every document with any change since its last
+// snapshot (Close calls it).
+func (db *DB) snapshotDirty(ctx context.Context) error {
+	return db.compactWhere(ctx, func(m docMeta) bool { return m.SinceSnapshot > 0 })
+}
+
+func (db *DB) compactWhere(ctx context.Context, due func(docMeta) bool) error {
+	docs, err := db.list()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range docs {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if due(e.meta) {
+			if err := db.compact(e.id); err != nil && !errors.Is(err, ErrDeleted) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Compact writes a fresh snapshot of document id and folds into it every
+// change it covers except the Config.KeepRecent most recently stored. The
+// document stays readable throughout; the committer writes the snapshot
+// and deletes the folded records in one synced transaction. Run calls it
+// in the background; tools may call it directly.
+func (db *DB) Compact(id crdt.DocID) error {
+	db.mu.RLock()
+	closed := db.closed
+	db.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return db.compact(id)
+}
+
+func (db *DB) compact(id crdt.DocID) error {
+	var (
+		in   install
+		skip bool
+	)
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		var m docMeta
+		if err := getJSON(txn, docKey(prefixCatalog, id), &m); err != nil {
+			return err
+		}
+		in.sawArrival = m.NextArrival
+		d, st, recs, err := db.readDoc(txn, id, crdt.Author{})
+		if err != nil {
+			return err
+		}
+		if len(st.Damaged) > 0 {
+			// Folding now could bury the damage under a snapshot that
+			// looks whole; leave it for repair from peers.
+			return fmt.Errorf("%d damaged records, needs repair", len(st.Damaged))
+		}
+		if st.Changes == 0 && st.FromSnapshot && len(recs) <= db.cfg.KeepRecent {
+			skip = true
+			return nil
+		}
+		in.label = snapshot{Heads: d.Heads(), Vector: d.Vector(), Data: d.Encode()}
+		in.record = encodeSnapshot(in.label)
+		slices.SortFunc(recs, func(a, b stored) int { return cmpU64(a.arrival, b.arrival) })
+		old := recs[:max(0, len(recs)-db.cfg.KeepRecent)]
+		for _, r := range old {
+			if d.Has(r.change.Hash) {
+				in.fold = append(in.fold, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", id, err)
+	}
+	if skip {
+		return nil
+	}
+	return db.doInternal(&request{kind: reqSnapshot, id: id, install: &in})
+}

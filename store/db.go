@@ -1,0 +1,325 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/quire-dev/quire/crdt"
+)
+
+// Errors callers branch on.
+var (
+	// ErrLocked is returned by Open when another process holds the
+	// database directory.
+	ErrLocked = errors.New("database is in use by another process")
+	// ErrNewerSchema is returned by Open for a database written by a newer
+	// version of Quire.
+	ErrNewerSchema = errors.New("database was written by a newer version of Quire")
+	// ErrDeleted is returned for a document that was deleted on this device.
+	ErrDeleted = errors.New("document deleted")
+	// ErrNotFound is returned for a document or record the store does not hold.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed is returned by calls made after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// Config configures Open. The zero value of every field but Dir means a
+// sensible default.
+type Config struct {
+	// Dir is the data directory; the database lives in Dir/db.
+	Dir string
+	// Logger receives the store's and Badger's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for catalogue times; nil means time.Now.
+	Now func() time.Time
+	// SnapshotEvery is the number of changes stored after a document's
+	// last snapshot that makes Run write a new one (default 1000).
+	SnapshotEvery int
+	// KeepRecent is how many of a document's most recently stored changes
+	// compaction keeps as received instead of folding them into the
+	// snapshot (default 128).
+	KeepRecent int
+	// QueueLen bounds the queue of Append calls waiting for the committer
+	// (default 1024). When it is full, Append blocks; nothing is dropped.
+	QueueLen int
+	// GCInterval is how often Run collects value-log garbage (default 10
+	// minutes). GCTick, when set, replaces the timer (tests send on it).
+	GCInterval time.Duration
+	GCTick     <-chan time.Time
+	// MemTableSize is Badger's memtable size (default 8 MiB); the block
+	// cache is the same size. See SETUP.md: defaults cost ~200 MB of RSS.
+	MemTableSize int64
+
+	hooks *hooks // tests only
+}
+
+// hooks let tests observe moments inside the store (the crash test prints
+// them so that the parent can kill the child there).
+type hooks struct {
+	snapshotWrite func(crdt.DocID) // before a snapshot's transaction commits
+	gc            func()           // before a value-log GC pass
+}
+
+func (c *Config) setDefaults() error {
+	if c.Dir == "" {
+		return errors.New("store: Config.Dir is empty")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SnapshotEvery <= 0 {
+		c.SnapshotEvery = 1000
+	}
+	if c.KeepRecent < 0 {
+		return errors.New("store: Config.KeepRecent is negative")
+	}
+	if c.KeepRecent == 0 {
+		c.KeepRecent = 128
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 1024
+	}
+	if c.GCInterval <= 0 {
+		c.GCInterval = 10 * time.Minute
+	}
+	if c.MemTableSize <= 0 {
+		c.MemTableSize = 8 << 20
+	}
+	if c.hooks == nil {
+		c.hooks = &hooks{}
+	}
+	return nil
+}
+
+// DB is the store of one device (or relay): the one owner of its Badger
+// database. Its methods are safe for concurrent use.
+type DB struct {
+	cfg  Config
+	log  *slog.Logger
+	bdb  *badger.DB
+	path string
+
+	reqs    chan *request // to the committer; bounded by Config.QueueLen
+	stop    chan struct{} // closed by Close: the committer drains and exits
+	stopped chan struct{} // closed when the committer has exited
+	dirty   chan struct{} // cap 1: wakes the compactor
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards closed against Append racing with Close.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Open opens or creates the database in cfg.Dir. It fails fast with
+// ErrLocked when another process has it open, and with ErrNewerSchema when
+// a newer Quire wrote it. Open starts the committer goroutine, which
+// Append needs from the first call; Close stops it. (This is the one
+// exception to "constructors start nothing": durability must not depend on
+// the caller remembering to call Run.) Background maintenance runs only
+// under Run.
+func Open(cfg Config) (*DB, error) {
+	return open(cfg, migrations)
+}
+
+func open(cfg Config, migs map[int]migration) (*DB, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(cfg.Dir, "db")
+	bdb, err := badger.Open(badgerOptions(path, cfg))
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkSchema(bdb, migs, cfg.Logger); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		bdb:     bdb,
+		path:    path,
+		reqs:    make(chan *request, cfg.QueueLen),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		dirty:   make(chan struct{}, 1),
+	}
+	c := newCommitter(db)
+	go c.run()
+	return db, nil
+}
+
+// badgerOptions sizes Badger for a desktop app (SETUP.md): small
+// memtables and caches, synced writes, small value-log files so that GC
+// can give space back.
+func badgerOptions(path string, cfg Config) badger.Options {
+	mt := cfg.MemTableSize
+	return badger.DefaultOptions(path).
+		WithLogger(badgerLogger{cfg.Logger}).
+		WithSyncWrites(true).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(mt).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(mt / 4).
+		WithValueThreshold(1 << 10). // must stay below 15% of the memtable
+		WithValueLogFileSize(16 << 20).
+		WithBlockCacheSize(mt).
+		WithIndexCacheSize(4 << 20).
+		WithNumCompactors(2).
+		WithCompression(options.None) // the CRDT compresses snapshots; records stay checkable by hash
+}
+
+// checkSchema records the schema version of a new database, refuses a
+// newer one and runs migrations on an older one.
+func checkSchema(bdb *badger.DB, migs map[int]migration, log *slog.Logger) error {
+	v, found, err := readSchema(bdb)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return bdb.Update(func(txn *badger.Txn) error {
+			return txn.Set(keySchema, binary.AppendUvarint(nil, SchemaVersion))
+		})
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("schema version %d, this build reads up to %d: %w", v, SchemaVersion, ErrNewerSchema)
+	}
+	for ; v < SchemaVersion; v++ {
+		m, ok := migs[v]
+		if !ok {
+			return fmt.Errorf("no migration from schema version %d", v)
+		}
+		log.Info("migrating store schema", "from", v, "to", v+1)
+		err := bdb.Update(func(txn *badger.Txn) error {
+			if err := m(txn); err != nil {
+				return err
+			}
+			return txn.Set(keySchema, binary.AppendUvarint(nil, uint64(v+1)))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	return nil
+}
+
+func readSchema(bdb *badger.DB) (int, bool, error) {
+	var v uint64
+	found := false
+	err := bdb.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(keySchema)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error {
+			var n int
+			v, n = binary.Uvarint(b)
+			if n <= 0 {
+				return errors.New("bad schema version record")
+			}
+			found = true
+			return nil
+		})
+	})
+	return int(v), found, err
+}
+
+// Close stops the committer after it has answered every queued Append,
+// writes a snapshot of every document with changes since its last one,
+// and closes the database. Call it once Run has returned.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		db.mu.Unlock()
+		snapErr := db.snapshotDirty(context.Background())
+		close(db.stop)
+		<-db.stopped
+		db.closeErr = errors.Join(snapErr, db.bdb.Close())
+	})
+	return db.closeErr
+}
+
+// Run does the background work until ctx is cancelled: it writes
+// snapshots and compacts document histories when Append reports enough new
+// changes, and collects value-log garbage every Config.GCInterval. It
+// returns after all its goroutines have exited.
+func (db *DB) Run(ctx context.Context) error {
+	tick := db.cfg.GCTick
+	if tick == nil {
+		t := time.NewTicker(db.cfg.GCInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-db.dirty:
+			if err := db.snapshotDue(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("store compaction", "err", err)
+			}
+		case <-tick:
+			db.GC()
+		}
+	}
+}
+
+// GC collects value-log garbage until Badger finds nothing worth
+// rewriting. Run calls it periodically; tools may call it directly.
+func (db *DB) GC() {
+	if db.cfg.hooks.gc != nil {
+		db.cfg.hooks.gc()
+	}
+	for range 64 {
+		if err := db.bdb.RunValueLogGC(0.5); err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				db.log.Warn("value log gc", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// badgerLogger routes Badger's logs to slog; its chatty info lines go to
+// debug level.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error("badger: " + trim(f, a)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn("badger: " + trim(f, a)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug("badger: " + trim(f, a)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug("badger: " + trim(f, a)) }
+
+func trim(f string, a []any) string { return strings.TrimSpace(fmt.Sprintf(f, a...)) }
+
+func sortedAuthors(v crdt.Vector) []crdt.Author {
+	as := make([]crdt.Author, 0, len(v))
+	for a := range v {
+		as = append(as, a)
+	}
+	slices.SortFunc(as, crdt.Author.Compare)
+	return as
+}

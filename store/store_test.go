@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quire-dev/quire/crdt"
+)
+
+// fakeClock is a settable clock for catalogue times.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func openT(t testing.TB, cfg Config) *DB {
+	t.Helper()
+	db, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func author(n byte) crdt.Author {
+	var a crdt.Author
+	a[0] = n
+	return a
+}
+
+func docID(n byte) crdt.DocID {
+	var id crdt.DocID
+	id[0] = n
+	return id
+}
+
+// randomEdits makes n sealed changes of random inserts and deletes on d.
+func randomEdits(t testing.TB, rng *rand.Rand, d *crdt.Doc, n int) []*crdt.Change {
+	t.Helper()
+	var out []*crdt.Change
+	for range n {
+		for range 1 + rng.IntN(4) {
+			if d.Len() > 0 && rng.IntN(3) == 0 {
+				pos := rng.IntN(d.Len())
+				if err := d.Delete(pos, 1+rng.IntN(min(3, d.Len()-pos))); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s := string(rune('a' + rng.IntN(26)))
+				if rng.IntN(8) == 0 {
+					s = "\n# "
+				}
+				if err := d.Insert(rng.IntN(d.Len()+1), s); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		out = append(out, d.Seal()...)
+	}
+	return out
+}
+
+func TestAppendReopen(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	id := docID(1)
+	d := crdt.New(id, author(1))
+	cs := randomEdits(t, rng, d, 300)
+
+	db := openT(t, Config{Dir: dir, SnapshotEvery: 50, KeepRecent: 10})
+	for i := 0; i < len(cs); i += 7 {
+		if err := db.Append(id, cs[i:min(i+7, len(cs))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same changes again are a no-op.
+	if err := db.Append(id, cs[:20]...); err != nil {
+		t.Fatal(err)
+	}
+	info, err := db.Info(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := info.Changes, int64(len(cs)); got != want {
+		t.Errorf("Changes = %d after duplicate appends, want %d", got, want)
+	}
+	got, st, err := db.LoadDoc(id, author(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text() != d.Text() || st.NeedsRepair() || st.FromSnapshot {
+		t.Errorf("before close: text equal %v, status %+v", got.Text() == d.Text(), st)
+	}
+	heads, err := db.Heads(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(heads) != fmt.Sprint(d.Heads()) {
+		t.Errorf("Heads = %v, want %v", heads, d.Heads())
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openT(t, Config{Dir: dir, SnapshotEvery: 50, KeepRecent: 10})
+	defer db.Close()
+	got, st, err = db.LoadDoc(id, author(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text() != d.Text() {
+		t.Errorf("after reopen: text differs")
+	}
+	if !st.FromSnapshot || st.Changes != 0 || st.NeedsRepair() {
+		t.Errorf("after reopen: status %+v, want a snapshot and no changes after it", st)
+	}
+	info, _ = db.Info(id)
+	if info.Changes != 10 {
+		t.Errorf("after close: %d change records kept, want KeepRecent=10", info.Changes)
+	}
+	// Folded changes stay no-ops, and the document goes on.
+	if err := db.Append(id, cs...); err != nil {
+		t.Fatal(err)
+	}
+	more := randomEdits(t, rng, got, 5)
+	if err := db.Append(id, more...); err != nil {
+		t.Fatal(err)
+	}
+	again, st, err := db.LoadDoc(id, author(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Text() != got.Text() || st.Changes != 5 {
+		t.Errorf("after more edits: text equal %v, %d changes after snapshot, want 5", again.Text() == got.Text(), st.Changes)
+	}
+	since, err := db.ChangesSince(id, d.Vector())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(since) != 5 || since[0].Hash != more[0].Hash {
+		t.Errorf("ChangesSince = %d changes, want the 5 new ones", len(since))
+	}
+	old, err := db.ChangesSince(id, crdt.Vector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) != len(cs)+5 {
+		t.Errorf("ChangesSince(empty) = %d changes, want %d", len(old), len(cs)+5)
+	}
+}
+
+func TestRunCompacts(t *testing.T) {
+	dir := t.TempDir()
+	id := docID(2)
+	d := crdt.New(id, author(1))
+	rng := rand.New(rand.NewPCG(2, 2))
+	cs := randomEdits(t, rng, d, 200)
+	tick := make(chan time.Time)
+	snaps := make(chan crdt.DocID, 16)
+	cfg := Config{Dir: dir, SnapshotEvery: 100, KeepRecent: 20, GCTick: tick,
+		hooks: &hooks{snapshotWrite: func(id crdt.DocID) { snaps <- id }}}
+	db := openT(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- db.Run(ctx) }()
+	if err := db.Append(id, cs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-snaps; got != id {
+		t.Errorf("snapshot of %s, want %s", got, id)
+	}
+	tick <- time.Time{} // a GC pass runs without error
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, _ := db.Info(id)
+	if info.Changes != 20 {
+		t.Errorf("%d change records after compaction, want 20", info.Changes)
+	}
+	got, st, err := db.LoadDoc(id, author(1))
+	if err != nil || got.Text() != d.Text() || !st.FromSnapshot {
+		t.Errorf("LoadDoc: err %v, text equal %v, status %+v", err, got.Text() == d.Text(), st)
+	}
+	db.Close()
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, Config{Dir: dir})
+	defer db.Close()
+	_, err := Open(Config{Dir: dir})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: err = %v, want ErrLocked", err)
+	}
+	t.Log(err)
+}
+
+func TestSchema(t *testing.T) {
+	t.Run("newer", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openT(t, Config{Dir: dir})
+		db.bdb.Update(func(txn *badgerTxn) error { return txn.Set(keySchema, []byte{SchemaVersion + 1}) })
+		db.Close()
+		_, err := Open(Config{Dir: dir})
+		if !errors.Is(err, ErrNewerSchema) {
+			t.Fatalf("err = %v, want ErrNewerSchema", err)
+		}
+		t.Log(err)
+	})
+	t.Run("migrates", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openT(t, Config{Dir: dir})
+		db.bdb.Update(func(txn *badgerTxn) error { return txn.Set(keySchema, []byte{SchemaVersion - 1}) })
+		db.Close()
+		ran := 0
+		fake := map[int]migration{SchemaVersion - 1: func(txn *badgerTxn) error {
+			ran++
+			return txn.Set(nameKey(prefixSetting, "migrated"), []byte("yes"))
+		}}
+		db, err := open(Config{Dir: dir}, fake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.Get(Settings, "migrated")
+		if ran != 1 || string(v) != "yes" || err != nil {
+			t.Errorf("migration ran %d times, setting %q, err %v", ran, v, err)
+		}
+		db.Close()
+		if _, err := open(Config{Dir: dir}, fake); err != nil || ran != 1 {
+			t.Errorf("reopen: err %v, migration ran %d times, want once", err, ran)
+		}
+	})
+	t.Run("missing migration", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openT(t, Config{Dir: dir})
+		db.bdb.Update(func(txn *badgerTxn) error { return txn.Set(keySchema, []byte{0}) })
+		db.Close()
+		if _, err := open(Config{Dir: dir}, map[int]migration{}); err == nil {
+			t.Error("opened a version-0 database without a migration")
+		}
+	})
+}
