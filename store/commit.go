@@ -49,6 +49,10 @@ type docState struct {
 	deleted bool
 	snapVec crdt.Vector
 	heads   map[crdt.Hash]struct{}
+	// waiting holds parents named by changes stored in this session that
+	// were not heads then: when one arrives later (out of order) it is not
+	// a head. Cleared by each snapshot, which rewrites the exact heads.
+	waiting map[crdt.Hash]struct{}
 }
 
 // committer is the one goroutine that writes document data. It takes
@@ -251,9 +255,17 @@ func (c *committer) appendChanges(w *writer, id crdt.DocID, st *docState, cs []*
 		st.meta.SinceSnapshot++
 		st.meta.Bytes += int64(len(key) + len(val))
 		for _, p := range ch.Parents {
-			delete(st.heads, p)
+			if _, ok := st.heads[p]; ok {
+				delete(st.heads, p)
+			} else {
+				st.waiting[p] = struct{}{}
+			}
 		}
-		st.heads[ch.Hash] = struct{}{}
+		if _, ok := st.waiting[ch.Hash]; ok {
+			delete(st.waiting, ch.Hash)
+		} else {
+			st.heads[ch.Hash] = struct{}{}
+		}
 		added = true
 	}
 	if added {
@@ -284,6 +296,7 @@ func (c *committer) installSnapshot(w *writer, id crdt.DocID, st *docState, in *
 	st.meta.SinceSnapshot = int64(st.meta.NextArrival - in.sawArrival)
 	st.snapVec = in.label.Vector
 	if st.meta.NextArrival == in.sawArrival {
+		clear(st.waiting)
 		st.heads = make(map[crdt.Hash]struct{}, len(in.label.Heads))
 		for _, h := range in.label.Heads {
 			st.heads[h] = struct{}{}
@@ -344,7 +357,7 @@ func (c *committer) state(id crdt.DocID) (*docState, error) {
 	if st, ok := c.docs[id]; ok {
 		return st, nil
 	}
-	st := &docState{heads: make(map[crdt.Hash]struct{})}
+	st := &docState{heads: make(map[crdt.Hash]struct{}), waiting: make(map[crdt.Hash]struct{})}
 	err := c.db.bdb.View(func(txn *badger.Txn) error {
 		if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 			st.deleted = true

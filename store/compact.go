@@ -81,6 +81,11 @@ func (db *DB) compact(id crdt.DocID) error {
 			return nil
 		}
 		in.label = snapshot{Heads: d.Heads(), Vector: d.Vector(), Data: d.Encode()}
+		// Never fold changes into a snapshot that cannot be read back:
+		// the snapshot would be the only copy of them.
+		if err := verifySnapshot(d, in.label.Data); err != nil {
+			return err
+		}
 		in.record = encodeSnapshot(in.label)
 		slices.SortFunc(recs, func(a, b stored) int { return cmpU64(a.arrival, b.arrival) })
 		old := recs[:max(0, len(recs)-db.cfg.KeepRecent)]
@@ -98,4 +103,16 @@ func (db *DB) compact(id crdt.DocID) error {
 		return nil
 	}
 	return db.doInternal(&request{kind: reqSnapshot, id: id, install: &in})
+}
+
+// verifySnapshot checks that data decodes to d's text and version.
+func verifySnapshot(d *crdt.Doc, data []byte) error {
+	back, err := crdt.Decode(data, crdt.Author{})
+	if err != nil {
+		return fmt.Errorf("snapshot does not decode, not written: %w", err)
+	}
+	if back.Text() != d.Text() || !slices.Equal(back.Heads(), d.Heads()) {
+		return errors.New("snapshot decodes to a different document, not written")
+	}
+	return nil
 }

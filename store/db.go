@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -141,6 +142,9 @@ func open(cfg Config, migs map[int]migration) (*DB, error) {
 		return nil, err
 	}
 	path := filepath.Join(cfg.Dir, "db")
+	if err := removeEmptyVlogs(path, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	bdb, err := badger.Open(badgerOptions(path, cfg))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -165,6 +169,30 @@ func open(cfg Config, migs map[int]migration) (*DB, error) {
 	c := newCommitter(db)
 	go c.run()
 	return db, nil
+}
+
+// removeEmptyVlogs removes value-log files of zero length. A crash
+// between creating a value-log file and sizing it leaves one, and Badger
+// v4.9.6 then refuses to open ("Open existing file ... Create a new file":
+// valueLog.open treats z.NewFile as an error where openMemTable does not).
+// An empty file holds no values, so nothing is lost. The crash test found
+// this.
+func removeEmptyVlogs(path string, log *slog.Logger) error {
+	files, err := filepath.Glob(filepath.Join(path, "*.vlog"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		info, err := os.Stat(f)
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		log.Warn("removing empty value-log file left by a crash", "file", f)
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // badgerOptions sizes Badger for a desktop app (SETUP.md): small

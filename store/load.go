@@ -110,10 +110,22 @@ func (db *DB) readDoc(txn *badger.Txn, id crdt.DocID, author crdt.Author) (*crdt
 	}
 	st.Changes = len(todo)
 	if _, err := d.Apply(causalOrder(todo)...); err != nil {
-		st.Damaged = append(st.Damaged, Damage{id, "", fmt.Errorf("rejected by the CRDT: %w", err)})
+		st.Damaged = append(st.Damaged, Damage{id, "", rejected(err)})
 	}
 	st.Missing = d.Missing()
 	return d, st, recs, nil
+}
+
+// rejected summarises Apply's joined errors: one per rejected change.
+func rejected(err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	if len(errs) <= 1 {
+		return fmt.Errorf("rejected by the CRDT: %w", err)
+	}
+	return fmt.Errorf("%d changes rejected by the CRDT, the first: %w", len(errs), errs[0])
 }
 
 func decodeSnapshotDoc(v []byte, author crdt.Author) (*crdt.Doc, error) {
