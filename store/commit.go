@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -238,12 +239,23 @@ func (c *committer) appendChanges(w *writer, id crdt.DocID, st *docState, cs []*
 			continue // folded into the snapshot
 		}
 		key := changeKey(id, ch.Hash)
-		if _, err := w.txn.Get(key); err == nil {
-			continue
+		enc := ch.Encode()
+		if item, err := w.txn.Get(key); err == nil {
+			// Stored already, unless the stored record is damaged: then
+			// this copy (resent by a peer) repairs it.
+			intact := false
+			item.Value(func(v []byte) error {
+				_, old, err := decodeChangeValue(v)
+				intact = err == nil && bytes.Equal(old, enc)
+				return nil
+			})
+			if intact {
+				continue
+			}
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		val := encodeChangeValue(st.meta.NextArrival, ch.Encode())
+		val := encodeChangeValue(st.meta.NextArrival, enc)
 		if err := w.set(key, val); err != nil {
 			return err
 		}
@@ -378,7 +390,7 @@ func (c *committer) state(id crdt.DocID) (*docState, error) {
 			}
 		}
 		if v, err := getValue(txn, docKey(prefixSnapshot, id)); err == nil {
-			s, err := decodeSnapshot(v, true)
+			s, err := decodeSnapshot(v, false) // a damaged label must not cover changes
 			if err != nil {
 				// A damaged snapshot covers nothing: changes it held are
 				// stored again when peers resend them.

@@ -197,7 +197,9 @@ func removeEmptyVlogs(path string, log *slog.Logger) error {
 
 // badgerOptions sizes Badger for a desktop app (SETUP.md): small
 // memtables and caches, synced writes, small value-log files so that GC
-// can give space back.
+// can give space back, no compression (change encodings are tiny and
+// snapshots are DEFLATE-compressed by the CRDT; uncompressed records also
+// stay checkable by their hashes when a byte flips on disk).
 func badgerOptions(path string, cfg Config) badger.Options {
 	mt := cfg.MemTableSize
 	return badger.DefaultOptions(path).
@@ -209,12 +211,23 @@ func badgerOptions(path string, cfg Config) badger.Options {
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithBaseTableSize(mt / 4).
-		WithValueThreshold(1 << 10). // must stay below 15% of the memtable
+		// Values up to 1 MiB (every change, most snapshots) stay in the
+		// LSM tree, where compaction drops replaced snapshots and folded
+		// changes; only bigger snapshots go to the value log. The
+		// threshold must stay below 15% of the memtable.
+		WithValueThreshold(min(1<<20, mt/8)).
 		WithValueLogFileSize(16 << 20).
 		WithBlockCacheSize(mt).
 		WithIndexCacheSize(4 << 20).
 		WithNumCompactors(2).
-		WithCompression(options.None) // the CRDT compresses snapshots; records stay checkable by hash
+		WithCompression(options.None)
+	// Block checksums stay unverified (Badger's default): with
+	// verification one flipped byte in a table makes Open fail for the
+	// whole database, while unverified a damaged record reaches the
+	// store's own hash check and only that record is lost. Damage to
+	// Badger's own structures (manifest, key registry, table index) still
+	// fails Open with Badger's error; a panic it causes while reading is
+	// recovered in readDoc.
 }
 
 // checkSchema records the schema version of a new database, refuses a

@@ -1,5 +1,11 @@
 package store
 
-import "github.com/dgraph-io/badger/v4"
+import (
+	"encoding/hex"
+
+	"github.com/dgraph-io/badger/v4"
+)
 
 type badgerTxn = badger.Txn
+
+func hexKey(k []byte) string { return hex.EncodeToString(k) }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/quire-dev/quire/crdt"
@@ -71,9 +72,29 @@ func (db *DB) LoadDoc(id crdt.DocID, localAuthor crdt.Author) (*crdt.Doc, Status
 	return d, st, err
 }
 
+// errBadgerPanic marks a panic inside Badger while reading: its iterators
+// panic on some damaged tables instead of returning an error.
+var errBadgerPanic = errors.New("badger panicked reading damaged files")
+
 // readDoc assembles the document from one consistent read, and returns
-// the change records it read.
-func (db *DB) readDoc(txn *badger.Txn, id crdt.DocID, author crdt.Author) (*crdt.Doc, Status, []stored, error) {
+// the change records it read. A panic in Badger (damaged files) becomes an
+// error wrapping errBadgerPanic: input from a file must not crash Quire.
+func (db *DB) readDoc(txn *badger.Txn, id crdt.DocID, author crdt.Author) (d *crdt.Doc, st Status, recs []stored, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d, recs = nil, nil
+			err = fmt.Errorf("load %s: %w: %v", id, errBadgerPanic, firstLine(fmt.Sprint(p)))
+		}
+	}()
+	return db.readDocUnsafe(txn, id, author)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func (db *DB) readDocUnsafe(txn *badger.Txn, id crdt.DocID, author crdt.Author) (*crdt.Doc, Status, []stored, error) {
 	var st Status
 	if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 		return nil, st, nil, fmt.Errorf("load %s: %w", id, ErrDeleted)
