@@ -82,17 +82,37 @@ func (db *DB) Append(id crdt.DocID, changes ...*crdt.Change) error {
 	return db.do(&request{kind: reqAppend, id: id, changes: changes})
 }
 
+// AppendAsync is Append without the wait: it queues the changes (blocking
+// only while the queue is full) and returns a channel that receives
+// Append's result once they are durable, or a failure. A caller that
+// persists, then broadcasts can keep editing meanwhile and broadcast when
+// the result arrives; a bulk importer can keep many appends in flight so
+// that each sync covers a large group.
+func (db *DB) AppendAsync(id crdt.DocID, changes ...*crdt.Change) <-chan error {
+	if len(changes) == 0 {
+		done := make(chan error, 1)
+		done <- nil
+		return done
+	}
+	return db.enqueue(&request{kind: reqAppend, id: id, changes: changes})
+}
+
 // do queues r for the committer and waits for its result.
 func (db *DB) do(r *request) error {
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return ErrClosed
-	}
+	return <-db.enqueue(r)
+}
+
+// enqueue queues r for the committer and returns its result channel.
+func (db *DB) enqueue(r *request) <-chan error {
 	r.done = make(chan error, 1)
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		r.done <- ErrClosed
+		return r.done
+	}
 	db.reqs <- r
-	db.mu.RUnlock()
-	return <-r.done
+	return r.done
 }
 
 // doInternal is do for the store's own requests, which Close still makes
@@ -136,6 +156,9 @@ func (c *committer) run() {
 // commit writes a group of requests in as few transactions as Badger
 // allows (each synced on commit) and then answers every request.
 func (c *committer) commit(batch []*request) {
+	if h := c.db.cfg.hooks.commit; h != nil {
+		h(len(batch))
+	}
 	w := &writer{bdb: c.db.bdb, txn: c.db.bdb.NewTransaction(true)}
 	touched := make(map[crdt.DocID]*docState)
 	errs := make([]error, len(batch))

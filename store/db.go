@@ -69,6 +69,7 @@ type Config struct {
 type hooks struct {
 	snapshotWrite func(crdt.DocID) // before a snapshot's transaction commits
 	gc            func()           // before a value-log GC pass
+	commit        func(n int)      // before a group of n requests commits
 }
 
 func (c *Config) setDefaults() error {

@@ -260,3 +260,45 @@ func TestSchema(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupCommit holds the committer in its first group while more
+// appends queue up: they must all commit together in the next group.
+func TestGroupCommit(t *testing.T) {
+	release := make(chan struct{})
+	groups := make(chan int, 16)
+	cfg := Config{Dir: t.TempDir(), hooks: &hooks{commit: func(n int) {
+		groups <- n
+		if n == 1 {
+			<-release
+		}
+	}}}
+	db := openT(t, cfg)
+	defer db.Close()
+	id := docID(1)
+	d := crdt.New(id, author(1))
+	cs := randomEdits(t, rand.New(rand.NewPCG(5, 5)), d, 51)
+	first := db.AppendAsync(id, cs[0])
+	if n := <-groups; n != 1 {
+		t.Fatalf("first group has %d requests, want 1", n)
+	}
+	var acks []<-chan error
+	for _, c := range cs[1:] {
+		acks = append(acks, db.AppendAsync(id, c))
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-groups; n != 50 {
+		t.Errorf("second group has %d requests, want all 50 queued ones", n)
+	}
+	for _, a := range acks {
+		if err := <-a; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := db.LoadDoc(id, author(1))
+	if err != nil || got.Text() != d.Text() {
+		t.Errorf("LoadDoc: err %v, text equal %v", err, got.Text() == d.Text())
+	}
+}
