@@ -310,3 +310,59 @@ func (d *decoder) count(min int) int {
 	}
 	return int(v)
 }
+
+// appendBody appends the canonical encoding of the change made of LVs
+// [start, end) with the given parents (sorted) to b, building it straight
+// from the op log. ops is scratch space; the canonical ops (without text)
+// are returned in it.
+func (l *oplog) appendBody(b []byte, start, end int, parents []Hash, ops []Op) ([]byte, []Op) {
+	b, ops, _ = l.appendBodyText(b, start, end, parents, ops)
+	return b, ops
+}
+
+// appendBodyText is appendBody that also returns the change's text.
+func (l *oplog) appendBodyText(b []byte, start, end int, parents []Hash, ops []Op) ([]byte, []Op, []byte) {
+	agent, seq := l.agentAt(start)
+	ops = ops[:0]
+	tStart, tEnd := -1, -1
+	for ri, s := l.opIndex(start), start; s < end; ri++ {
+		r := &l.ops[ri]
+		i, j := s-r.lv, min(end, r.end())-r.lv
+		op := Op{Kind: r.kind, Len: j - i}
+		switch {
+		case r.kind == Insert:
+			op.Pos = r.pos + i
+			bs, be := l.runByteRange(ri, i, j)
+			if tStart < 0 {
+				tStart = bs
+			}
+			tEnd = be
+		case r.rev:
+			op.Pos = r.pos + r.n - j
+			op.Rev = true
+		default:
+			op.Pos = r.pos
+		}
+		ops = appendOp(ops, op)
+		s += j - i
+	}
+	var text []byte
+	if tStart >= 0 {
+		text = l.content[tStart:tEnd]
+	}
+	b = append(b, changeVersion)
+	b = append(b, l.agents[agent][:]...)
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, uint64(len(parents)))
+	for i := range parents {
+		b = append(b, parents[i][:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ops)))
+	for i := range ops {
+		op := &ops[i]
+		b = binary.AppendUvarint(b, opHeader(op.Kind, op.Len, op.Rev))
+		b = binary.AppendUvarint(b, uint64(op.Pos))
+	}
+	b = binary.AppendUvarint(b, uint64(len(text)))
+	return append(b, text...), ops, text
+}

@@ -151,25 +151,16 @@ func (d *Doc) buildChange(start, end int) *Change {
 		c.Parents = append(c.Parents, l.changes[ci].hash)
 	}
 	sortHashes(c.Parents)
-	for ri := l.opIndex(start); start < end; ri++ {
-		r := &l.ops[ri]
-		i, j := start-r.lv, min(end, r.end())-r.lv
-		op := Op{Kind: r.kind, Len: j - i}
-		switch {
-		case r.kind == Insert:
-			op.Pos = r.pos + i
-			op.Text = l.runText(ri, i, j)
-		case r.rev:
-			op.Pos = r.pos + r.n - j
-			op.Rev = true
-		default:
-			op.Pos = r.pos
-		}
-		c.Ops = appendOp(c.Ops, op)
-		start += j - i
-	}
-	d.buf = appendChangeBody(d.buf[:0], c)
+	var text []byte
+	d.buf, c.Ops, text = l.appendBodyText(d.buf[:0], start, end, c.Parents, nil)
 	c.Hash = hashChange(d.id, d.buf)
+	s := string(text)
+	for i := range c.Ops {
+		if op := &c.Ops[i]; op.Kind == Insert {
+			n := byteOffset([]byte(s), utf8.RuneCountInString(s), op.Len)
+			op.Text, s = s[:n], s[n:]
+		}
+	}
 	return c
 }
 

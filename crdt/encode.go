@@ -405,35 +405,46 @@ func (dec *decoder) text() []byte {
 	}
 }
 
-// decodedChanges is an encoding unpacked into changes, hashes computed.
-func decodeChanges(data []byte) (DocID, []*Change, error) {
-	var id DocID
+// encoding is a document encoding parsed into its columns.
+type encoding struct {
+	id       DocID
+	agents   []Author
+	firstSeq []uint64
+	ext      []Hash
+	nc       int
+	// The change columns, read as the changes are rebuilt.
+	authors, counts, parents decoder
+	runs                     *oplog // op runs and text, LVs from 0
+	total                    int
+}
+
+// parseEncoding checks and splits an encoding into its columns.
+func parseEncoding(data []byte) (*encoding, error) {
+	e := &encoding{}
+	id := &e.id
 	dec := decoder{b: data}
 	if m := dec.bytes(len(encMagic)); dec.err == nil && string(m) != encMagic {
-		return id, nil, invalidf("not a document encoding")
+		return nil, invalidf("not a document encoding")
 	}
 	if v := dec.byte(); dec.err == nil && v != encVersion {
-		return id, nil, invalidf("document encoding version %d (this build reads %d)", v, encVersion)
+		return nil, invalidf("document encoding version %d (this build reads %d)", v, encVersion)
 	}
 	copy(id[:], dec.bytes(16))
 	na := dec.count(33)
-	type agentInfo struct {
-		key Author
-		seq uint64
+	e.agents = make([]Author, na)
+	e.firstSeq = make([]uint64, na)
+	for i := range e.agents {
+		copy(e.agents[i][:], dec.bytes(32))
+		e.firstSeq[i] = dec.uvarint()
 	}
-	agents := make([]agentInfo, na)
-	for i := range agents {
-		copy(agents[i].key[:], dec.bytes(32))
-		agents[i].seq = dec.uvarint()
+	e.ext = make([]Hash, dec.count(32))
+	for i := range e.ext {
+		copy(e.ext[i][:], dec.bytes(32))
 	}
-	ext := make([]Hash, dec.count(32))
-	for i := range ext {
-		copy(ext[i][:], dec.bytes(32))
-	}
-	nc := dec.count(1)
-	authors := decoder{b: dec.bytes(dec.count(1))}
-	counts := decoder{b: dec.bytes(dec.count(1))}
-	parents := decoder{b: dec.bytes(dec.count(1))}
+	e.nc = dec.count(1)
+	e.authors = decoder{b: dec.bytes(dec.count(1))}
+	e.counts = decoder{b: dec.bytes(dec.count(1))}
+	e.parents = decoder{b: dec.bytes(dec.count(1))}
 	nr := dec.count(2)
 	runs := newOplog()
 	cursor := 0
@@ -472,10 +483,10 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 		dec.fail("%d trailing bytes", len(dec.b))
 	}
 	if dec.err != nil {
-		return id, nil, dec.err
+		return nil, dec.err
 	}
 	if !utf8.Valid(text) {
-		return id, nil, invalidf("text is not UTF-8")
+		return nil, invalidf("text is not UTF-8")
 	}
 	// Give insert runs their text.
 	off := 0
@@ -489,7 +500,7 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 		ascii := true
 		for j := 0; j < r.n; j++ {
 			if off+k >= len(text) {
-				return id, nil, invalidf("text ends before op run %d", i)
+				return nil, invalidf("text ends before op run %d", i)
 			}
 			c := text[off+k]
 			if c < utf8.RuneSelf {
@@ -504,78 +515,127 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 		off += k
 	}
 	if off != len(text) {
-		return id, nil, invalidf("%d bytes of text left over", len(text)-off)
+		return nil, invalidf("%d bytes of text left over", len(text)-off)
 	}
 	runs.content = text
 
-	// Rebuild the changes.
-	cs := make([]*Change, 0, nc)
-	seqs := make([]uint64, na)
-	for i := range agents {
-		seqs[i] = agents[i].seq
+	runs.content = text
+	e.runs = runs
+	e.total = total
+	return e, nil
+}
+
+// next reads the next change's author, op count and parent references
+// (back references: positive distances; externals: negative -1-index;
+// nil with def true for the default parents).
+func (e *encoding) next(i int, st *colState) (agent, count int, refs []int, def bool, err error) {
+	if st.authLeft == 0 {
+		st.authRun, st.authLeft = int(min(e.authors.uvarint(), uint64(len(e.agents)))), int(e.authors.uvarint())
+		if e.authors.err == nil && (st.authRun >= len(e.agents) || st.authLeft == 0) {
+			return 0, 0, nil, false, invalidf("change %d: bad author run", i)
+		}
 	}
-	var authRun, authLeft, cntVal, cntLeft, defLeft int
+	if st.cntLeft == 0 {
+		st.cntVal, st.cntLeft = int(min(e.counts.uvarint(), MaxChangeOps+1)), int(e.counts.uvarint())
+		if e.counts.err == nil && (st.cntVal == 0 || st.cntVal > MaxChangeOps || st.cntLeft == 0) {
+			return 0, 0, nil, false, invalidf("change %d: bad op count run", i)
+		}
+	}
+	if err := firstErr(e.authors.err, e.counts.err); err != nil {
+		return 0, 0, nil, false, fmt.Errorf("change %d: %w", i, err)
+	}
+	st.authLeft--
+	st.cntLeft--
+	refs = st.refs[:0]
+	if st.defLeft == 0 {
+		t := e.parents.uvarint()
+		if t&1 == 0 {
+			st.defLeft = int(min(t>>1, uint64(e.nc)+1))
+			if st.defLeft == 0 && e.parents.err == nil {
+				return 0, 0, nil, false, invalidf("change %d: empty parent run", i)
+			}
+		} else {
+			k := int(min(t>>1, uint64(len(e.parents.b))+1))
+			if k > len(e.parents.b) {
+				return 0, 0, nil, false, invalidf("change %d: bad parent count", i)
+			}
+			for j := 0; j < k && e.parents.err == nil; j++ {
+				r := e.parents.uvarint()
+				if r&1 == 0 {
+					back := r >> 1
+					if back == 0 || back > uint64(i) {
+						return 0, 0, nil, false, invalidf("change %d: parent reference %d out of range", i, back)
+					}
+					refs = append(refs, int(back))
+				} else {
+					x := r >> 1
+					if x >= uint64(len(e.ext)) {
+						return 0, 0, nil, false, invalidf("change %d: external parent %d out of range", i, x)
+					}
+					refs = append(refs, -1-int(x))
+				}
+			}
+		}
+	}
+	if e.parents.err != nil {
+		return 0, 0, nil, false, fmt.Errorf("change %d parents: %w", i, e.parents.err)
+	}
+	st.refs = refs
+	if st.defLeft > 0 {
+		st.defLeft--
+		return st.authRun, st.cntVal, nil, true, nil
+	}
+	return st.authRun, st.cntVal, refs, false, nil
+}
+
+// finish checks that the columns were used up exactly.
+func (e *encoding) finish(st *colState, lv int) error {
+	if lv != e.total {
+		return invalidf("op counts cover %d of %d ops", lv, e.total)
+	}
+	if len(e.authors.b) > 0 || len(e.counts.b) > 0 || len(e.parents.b) > 0 || st.authLeft > 0 || st.cntLeft > 0 || st.defLeft > 0 {
+		return invalidf("change columns do not match the change count")
+	}
+	return nil
+}
+
+type colState struct {
+	authRun, authLeft, cntVal, cntLeft, defLeft int
+	refs                                        []int
+}
+
+// decodeChanges unpacks an encoding into changes, hashes computed.
+func decodeChanges(data []byte) (DocID, []*Change, error) {
+	e, err := parseEncoding(data)
+	if err != nil {
+		return DocID{}, nil, err
+	}
+	id := e.id
+	runs, total := e.runs, e.total
+	cs := make([]*Change, 0, e.nc)
+	seqs := append([]uint64(nil), e.firstSeq...)
+	var st colState
 	lv := 0
 	var body []byte
-	for i := 0; i < nc; i++ {
-		if authLeft == 0 {
-			authRun, authLeft = int(authors.uvarint()), int(authors.uvarint())
-			if authors.err == nil && (authRun >= na || authLeft == 0) {
-				return id, nil, invalidf("change %d: bad author run", i)
-			}
+	for i := 0; i < e.nc; i++ {
+		agent, cnt, refs, def, err := e.next(i, &st)
+		if err != nil {
+			return id, nil, err
 		}
-		if cntLeft == 0 {
-			cntVal, cntLeft = int(min(counts.uvarint(), MaxChangeOps+1)), int(counts.uvarint())
-			if counts.err == nil && (cntVal == 0 || cntVal > MaxChangeOps || cntLeft == 0) {
-				return id, nil, invalidf("change %d: bad op count run", i)
-			}
-		}
-		if err := firstErr(authors.err, counts.err); err != nil {
-			return id, nil, fmt.Errorf("change %d: %w", i, err)
-		}
-		authLeft--
-		cntLeft--
-		c := &Change{Author: agents[authRun].key, Seq: seqs[authRun]}
-		seqs[authRun] += uint64(cntVal)
-		// Parents.
-		if defLeft == 0 {
-			t := parents.uvarint()
-			if t&1 == 0 {
-				defLeft = int(min(t>>1, uint64(nc)+1))
-				if defLeft == 0 && parents.err == nil {
-					return id, nil, invalidf("change %d: empty parent run", i)
-				}
-			} else {
-				k := int(min(t>>1, uint64(len(parents.b))+1))
-				if k > len(parents.b) {
-					return id, nil, invalidf("change %d: bad parent count", i)
-				}
-				for j := 0; j < k && parents.err == nil; j++ {
-					r := parents.uvarint()
-					if r&1 == 0 {
-						back := r >> 1
-						if back == 0 || back > uint64(i) {
-							return id, nil, invalidf("change %d: parent reference %d out of range", i, back)
-						}
-						c.Parents = append(c.Parents, cs[i-int(back)].Hash)
-					} else {
-						e := r >> 1
-						if e >= uint64(len(ext)) {
-							return id, nil, invalidf("change %d: external parent %d out of range", i, e)
-						}
-						c.Parents = append(c.Parents, ext[e])
-					}
-				}
-			}
-		}
-		if defLeft > 0 {
-			defLeft--
+		c := &Change{Author: e.agents[agent], Seq: seqs[agent]}
+		seqs[agent] += uint64(cnt)
+		if def {
 			if i > 0 {
 				c.Parents = []Hash{cs[i-1].Hash}
 			}
-		}
-		if parents.err != nil {
-			return id, nil, fmt.Errorf("change %d parents: %w", i, parents.err)
+		} else {
+			for _, r := range refs {
+				if r > 0 {
+					c.Parents = append(c.Parents, cs[i-r].Hash)
+				} else {
+					c.Parents = append(c.Parents, e.ext[-1-r])
+				}
+			}
 		}
 		sortHashes(c.Parents)
 		for j := 1; j < len(c.Parents); j++ {
@@ -583,6 +643,7 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 				return id, nil, invalidf("change %d: duplicate parent", i)
 			}
 		}
+		cntVal := cnt
 		// Ops.
 		end := lv + cntVal
 		if end > total {
@@ -611,11 +672,8 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 		c.Hash = hashChange(id, body)
 		cs = append(cs, c)
 	}
-	if lv != total {
-		return id, nil, invalidf("op counts cover %d of %d ops", lv, total)
-	}
-	if len(authors.b) > 0 || len(counts.b) > 0 || len(parents.b) > 0 || authLeft > 0 || cntLeft > 0 || defLeft > 0 {
-		return id, nil, invalidf("change columns do not match the change count")
+	if err := e.finish(&st, lv); err != nil {
+		return id, nil, err
 	}
 	return id, cs, nil
 }
@@ -630,21 +688,123 @@ func firstErr(errs ...error) error {
 }
 
 // Decode returns the document held by an encoding, with author as the
-// local author. It checks everything: hashes are recomputed, every op must
-// fit the document it was made in.
+// local author. It trusts nothing: hashes are recomputed, every change must
+// follow its author's previous one, and every op must fit the document it
+// was made in. The columns go straight into the op log; one merge then
+// produces the text.
 func Decode(data []byte, author Author) (*Doc, error) {
-	id, cs, err := decodeChanges(data)
+	d, err := decodeDoc(data, author)
 	if err != nil {
 		return nil, fmt.Errorf("decode document: %w", err)
 	}
-	d := New(id, author)
-	if _, err := d.Apply(cs...); err != nil {
-		return nil, fmt.Errorf("decode document %s: %w", id, err)
-	}
-	if n := d.Pending(); n > 0 {
-		return nil, fmt.Errorf("decode document %s: %w: %d changes miss their parents", id, ErrInvalid, n)
-	}
 	return d, nil
+}
+
+func decodeDoc(data []byte, author Author) (*Doc, error) {
+	e, err := parseEncoding(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.ext) > 0 {
+		return nil, invalidf("the encoding depends on %d changes it does not hold", len(e.ext))
+	}
+	d := New(e.id, author)
+	l := d.log
+	for i, a := range e.agents {
+		if l.agent(a) != i {
+			return nil, invalidf("author %s listed twice", a)
+		}
+		if e.firstSeq[i] != 0 {
+			return nil, invalidf("author %s starts at sequence %d", a, e.firstSeq[i])
+		}
+	}
+	l.ops, l.content = e.runs.ops, e.runs.content
+	var st colState
+	var parents, heads []int
+	var hashes []Hash
+	var body []byte
+	var ops []Op
+	lv := 0
+	for i := 0; i < e.nc; i++ {
+		agent, cnt, refs, def, err := e.next(i, &st)
+		if err != nil {
+			return nil, err
+		}
+		if cnt > e.total-lv {
+			return nil, invalidf("change %d: op counts exceed the op runs", i)
+		}
+		parents = parents[:0]
+		if def {
+			if i > 0 {
+				parents = append(parents, lv-1)
+			}
+		} else {
+			for _, r := range refs {
+				// The last op of change i-r: where the change after it
+				// starts, less one (change i starts at lv).
+				end := lv
+				if j := i - r + 1; j < i {
+					end = l.changes[j].lv
+				}
+				parents = append(parents, end-1)
+			}
+			sortInts(parents)
+			if err := l.checkAntichain(parents); err != nil {
+				return nil, fmt.Errorf("change %d: %w", i, err)
+			}
+		}
+		if seq := l.next[agent]; seq > 0 {
+			prev := l.lvOf(agent, seq-1)
+			if !containsInt(parents, prev) && !l.contains(parents, prev) {
+				return nil, invalidf("change %d by %s does not follow its author's previous change", i, e.agents[agent])
+			}
+		}
+		l.assign(agent, lv, cnt)
+		l.addGraph(lv, cnt, append([]int(nil), parents...))
+		hashes = hashes[:0]
+		for _, p := range parents {
+			hashes = append(hashes, l.changes[l.changeAt(p)].hash)
+		}
+		sortHashes(hashes)
+		body, ops = l.appendBody(body[:0], lv, lv+cnt, hashes, ops)
+		h := hashChange(e.id, body)
+		if l.findChange(h) >= 0 {
+			return nil, invalidf("change %d appears twice", i)
+		}
+		l.addChange(lv, h)
+		heads = advanceFrontier(heads, parents, lv+cnt-1)
+		lv += cnt
+	}
+	if err := e.finish(&st, lv); err != nil {
+		return nil, err
+	}
+	if lv == 0 {
+		return d, nil
+	}
+	m := merger{l: l, collect: true, cache: &d.cache}
+	if err := m.merge(heads, []lvRange{{0, lv}}); err != nil {
+		return nil, err
+	}
+	l.heads = m.frontier
+	applyEdits(&d.text, m.edits)
+	return d, nil
+}
+
+// checkAntichain rejects parents of which one is an ancestor of another.
+func (l *oplog) checkAntichain(ps []int) error {
+	for i := 1; i < len(ps); i++ {
+		if ps[i] == ps[i-1] {
+			return invalidf("duplicate parent")
+		}
+	}
+	for i, x := range ps {
+		for _, y := range ps[i+1:] {
+			if l.contains([]int{y}, x) {
+				return invalidf("parent %d is an ancestor of parent %d", x, y)
+			}
+		}
+	}
+	return nil
 }
 
 // ApplyEncoded applies an encoding of changes (from EncodeSince) to d.

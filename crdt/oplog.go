@@ -369,3 +369,16 @@ func equalInts(a, b []int) bool {
 // runTextStr is runText for logs whose content is not appended to any more
 // (decoding): it returns a string sharing no memory with later appends.
 func (l *oplog) runTextStr(ri, i, j int) string { return l.runText(ri, i, j) }
+
+// runByteRange returns the byte range in content of ops [i, j) of insert
+// run ri.
+func (l *oplog) runByteRange(ri, i, j int) (int, int) {
+	r := &l.ops[ri]
+	if r.ascii {
+		return r.cont + i, r.cont + j
+	}
+	b := l.runBytes(ri)
+	n := utf8.RuneCount(b)
+	bi := byteOffset(b, n, i)
+	return r.cont + bi, r.cont + bi + byteOffset(b[bi:], n-i, j-i)
+}
