@@ -90,37 +90,49 @@ const (
 
 // classify decides whether c is already here, ready to apply, or waiting.
 func (d *Doc) classify(c *Change) (int, error) {
+	st, _, err := d.check(c)
+	return st, err
+}
+
+// check classifies c and, when it is ready, returns its parents as LVs.
+func (d *Doc) check(c *Change) (int, []int, error) {
 	l := d.log
 	if d.Has(c.Hash) {
-		return stDup, nil
+		return stDup, nil, nil
 	}
 	if len(c.Ops) == 0 {
-		return 0, fmt.Errorf("change %s: %w: no ops", c.Hash, ErrInvalid)
+		return 0, nil, fmt.Errorf("change %s: %w: no ops", c.Hash, ErrInvalid)
 	}
 	var next uint64
 	if i, ok := l.agentIdx[c.Author]; ok {
 		next = l.next[i]
 	}
 	if c.Seq < next {
-		return 0, fmt.Errorf("change %s by %s reuses sequence %d (have %d): %w", c.Hash, c.Author, c.Seq, next, ErrEquivocation)
+		return 0, nil, fmt.Errorf("change %s by %s reuses sequence %d (have %d): %w", c.Hash, c.Author, c.Seq, next, ErrEquivocation)
 	}
+	parents := make([]int, 0, len(c.Parents))
 	for _, p := range c.Parents {
-		if !d.Has(p) {
-			return stWait, nil
+		ci := l.findChange(p)
+		if ci < 0 {
+			return stWait, nil, nil
 		}
+		parents = append(parents, l.changeEnd(ci)-1)
 	}
 	if c.Seq > next {
-		return 0, fmt.Errorf("change %s by %s starts at sequence %d, want %d: %w", c.Hash, c.Author, c.Seq, next, ErrInvalid)
+		return 0, nil, fmt.Errorf("change %s by %s starts at sequence %d, want %d: %w", c.Hash, c.Author, c.Seq, next, ErrInvalid)
+	}
+	sortInts(parents)
+	if err := l.checkAntichain(parents); err != nil {
+		return 0, nil, fmt.Errorf("change %s: %w", c.Hash, err)
 	}
 	if c.Seq > 0 {
 		// An author always builds on its own previous change.
 		prev := l.lvOf(l.agentIdx[c.Author], c.Seq-1)
-		f, _ := d.frontierOf(c.Parents)
-		if !l.contains(f, prev) {
-			return 0, fmt.Errorf("change %s by %s does not follow its author's previous change: %w", c.Hash, c.Author, ErrInvalid)
+		if !containsInt(parents, prev) && !l.contains(parents, prev) {
+			return 0, nil, fmt.Errorf("change %s by %s does not follow its author's previous change: %w", c.Hash, c.Author, ErrInvalid)
 		}
 	}
-	return stReady, nil
+	return stReady, parents, nil
 }
 
 func (d *Doc) buffer(c *Change) error {
@@ -206,7 +218,7 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 		if d.Has(c.Hash) {
 			continue
 		}
-		st, err := d.classify(c)
+		st, parents, err := d.check(c)
 		if err != nil || st != stReady {
 			l.rollback(mark)
 			if err == nil {
@@ -214,7 +226,6 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 			}
 			return nil, err
 		}
-		parents, _ := d.frontierOf(c.Parents)
 		lv := l.len()
 		n := c.Len()
 		l.assign(l.agent(c.Author), lv, n)

@@ -227,14 +227,7 @@ func DecodeChange(id DocID, b []byte) (*Change, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	s := string(text)
-	for i := range c.Ops {
-		op := &c.Ops[i]
-		if op.Kind == Insert {
-			n := byteOffset([]byte(s), utf8.RuneCountInString(s), op.Len)
-			op.Text, s = s[:n], s[n:]
-		}
-	}
+	splitText(c.Ops, string(text))
 	c.Hash = hashChange(id, b)
 	return c, nil
 }

@@ -154,14 +154,26 @@ func (d *Doc) buildChange(start, end int) *Change {
 	var text []byte
 	d.buf, c.Ops, text = l.appendBodyText(d.buf[:0], start, end, c.Parents, nil)
 	c.Hash = hashChange(d.id, d.buf)
-	s := string(text)
-	for i := range c.Ops {
-		if op := &c.Ops[i]; op.Kind == Insert {
-			n := byteOffset([]byte(s), utf8.RuneCountInString(s), op.Len)
-			op.Text, s = s[:n], s[n:]
+	splitText(c.Ops, string(text))
+	return c
+}
+
+// splitText gives each insert op of ops its part of text.
+func splitText(ops []Op, text string) {
+	for i := range ops {
+		if op := &ops[i]; op.Kind == Insert {
+			n := 0
+			for k := 0; k < op.Len; k++ {
+				if text[n] < utf8.RuneSelf {
+					n++
+				} else {
+					_, sz := utf8.DecodeRuneInString(text[n:])
+					n += sz
+				}
+			}
+			op.Text, text = text[:n], text[n:]
 		}
 	}
-	return c
 }
 
 // Has reports whether the document holds the change h.

@@ -24,8 +24,9 @@ import (
 //	  op counts: runs of (count, repeat)
 //	  parents: tokens; even t: t/2 changes whose parents are the defaults
 //	    (the end of the previous change; none for the first), odd t: one
-//	    change with t/2 parents, each a reference: even r: the change r/2
-//	    before this one, odd r: external parent r/2
+//	    change whose parents are the previous change if t&2 is set, and
+//	    t/4 more, each a reference: even r: the change r/2 before this
+//	    one, odd r: external parent r/2
 //	op runs: n, then per run: header (len<<2 | delete<<1 | rev), position
 //	  as a zigzag delta from where the previous run left the cursor
 //	text: 0 raw | 1 DEFLATE, its length, (compressed length,) bytes
@@ -263,9 +264,13 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 				parents = binary.AppendUvarint(parents, uint64(defRun)<<1)
 				defRun = 0
 			}
-			parents = binary.AppendUvarint(parents, uint64(len(ps))<<1|1)
 			refs = refs[:0]
+			withPrev := uint64(0)
 			for _, p := range ps {
+				if i > 0 && p == prevEnd {
+					withPrev = 1
+					continue
+				}
 				pc := l.changeAt(p)
 				if j, ok := pos[pc]; ok || all {
 					if all {
@@ -285,6 +290,7 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 			}
 			// Sorted, so the bytes do not depend on this replica's LVs.
 			slices.Sort(refs)
+			parents = binary.AppendUvarint(parents, uint64(len(refs))<<2|withPrev<<1|1)
 			for _, r := range refs {
 				parents = binary.AppendUvarint(parents, r)
 			}
@@ -327,6 +333,7 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 	b = appendBlock(b, authors)
 	b = appendBlock(b, counts)
 	b = appendBlock(b, parents)
+
 	b = binary.AppendUvarint(b, uint64(len(runs.ops)))
 	cursor := 0
 	for i := range runs.ops {
@@ -555,7 +562,13 @@ func (e *encoding) next(i int, st *colState) (agent, count int, refs []int, def 
 				return 0, 0, nil, false, invalidf("change %d: empty parent run", i)
 			}
 		} else {
-			k := int(min(t>>1, uint64(len(e.parents.b))+1))
+			if t&2 != 0 {
+				if i == 0 {
+					return 0, 0, nil, false, invalidf("change 0 follows no previous change")
+				}
+				refs = append(refs, 1)
+			}
+			k := int(min(t>>2, uint64(len(e.parents.b))+1))
 			if k > len(e.parents.b) {
 				return 0, 0, nil, false, invalidf("change %d: bad parent count", i)
 			}

@@ -17,6 +17,7 @@ type merger struct {
 	// cache, when set, holds the tracker a previous merge on this branch
 	// left behind, and receives the one this merge leaves.
 	cache *trackerCache
+	one   [1]int // scratch for one-op versions
 }
 
 // trackerCache keeps a tracker alive between merges of one branch while it
@@ -201,14 +202,18 @@ func (m *merger) moveTo(t *tracker, prep, parents []int) {
 // walk applies chunks (ops already in the branch's text) to the tracker
 // without emitting edits, and returns the prepare version it ends at.
 func (m *merger) walk(t *tracker, prep []int, chunks []chunk, emit bool) ([]int, error) {
+	if len(chunks) == 0 {
+		return prep, nil
+	}
 	for _, c := range chunks {
 		m.moveTo(t, prep, c.parents)
 		if err := m.applyTracked(t, c.start, c.end, emit); err != nil {
 			return nil, err
 		}
-		prep = []int{c.end - 1}
+		prep = m.one[:]
+		prep[0] = c.end - 1
 	}
-	return prep, nil
+	return []int{prep[0]}, nil
 }
 
 // walkNew applies new chunks through the tracker, emitting their edits. At
@@ -255,7 +260,8 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 		if err := m.applyTracked(t, c.start, c.end, true); err != nil {
 			return err
 		}
-		prep = []int{c.end - 1}
+		prep = m.one[:]
+		prep[0] = c.end - 1
 		m.frontier = advanceFrontier(m.frontier, c.parents, c.end-1)
 		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 {
 			t = nil
@@ -264,7 +270,7 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 	if m.cache != nil {
 		*m.cache = trackerCache{}
 		if t != nil {
-			*m.cache = trackerCache{t: t, base: base, prep: prep, frontier: append([]int(nil), m.frontier...), logLen: m.l.len()}
+			*m.cache = trackerCache{t: t, base: base, prep: append([]int(nil), prep...), frontier: append([]int(nil), m.frontier...), logLen: m.l.len()}
 		}
 	}
 	return nil
