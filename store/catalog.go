@@ -47,7 +47,7 @@ func (db *DB) List() ([]Info, error) {
 // Info returns the catalogue entry of id.
 func (db *DB) Info(id crdt.DocID) (Info, error) {
 	l := listed{id: id}
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 			return ErrDeleted
 		}
@@ -61,7 +61,7 @@ func (db *DB) Info(id crdt.DocID) (Info, error) {
 
 func (db *DB) list() ([]listed, error) {
 	var out []listed
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte{prefixCatalog}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -115,7 +115,7 @@ func (db *DB) Delete(id crdt.DocID) error {
 // Deleted returns the tombstone of id, or ErrNotFound.
 func (db *DB) Deleted(id crdt.DocID) (Tombstone, error) {
 	var t Tombstone
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		return getJSON(txn, docKey(prefixTomb, id), &t)
 	})
 	return t, err
@@ -152,7 +152,7 @@ func (db *DB) Get(kind Kind, name string) ([]byte, error) {
 		return nil, fmt.Errorf("get: unknown kind %q", byte(kind))
 	}
 	var v []byte
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.view(func(txn *badger.Txn) (err error) {
 		v, err = getValue(txn, nameKey(byte(kind), name))
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/quire-dev/quire/crdt"
@@ -19,6 +20,7 @@ const (
 	reqSnapshot
 	reqDelete
 	reqMeta
+	reqVacuum
 )
 
 // request is one call waiting for the committer. done receives exactly
@@ -154,29 +156,30 @@ func (c *committer) run() {
 }
 
 // commit writes a group of requests in as few transactions as Badger
-// allows (each synced on commit) and then answers every request.
+// allows (each synced on commit) and then answers every request. A
+// vacuum request runs on its own, between the requests around it.
 func (c *committer) commit(batch []*request) {
+	for len(batch) > 0 {
+		i := slices.IndexFunc(batch, func(r *request) bool { return r.kind == reqVacuum })
+		switch {
+		case i < 0:
+			c.commitGroup(batch)
+			return
+		case i > 0:
+			c.commitGroup(batch[:i])
+		}
+		batch[i].done <- c.vacuum()
+		batch = batch[i+1:]
+	}
+}
+
+func (c *committer) commitGroup(batch []*request) {
 	if h := c.db.cfg.hooks.commit; h != nil {
 		h(len(batch))
 	}
-	w := &writer{bdb: c.db.bdb, txn: c.db.bdb.NewTransaction(true)}
 	touched := make(map[crdt.DocID]*docState)
 	errs := make([]error, len(batch))
-	var fatal error
-	for i, r := range batch {
-		errs[i], fatal = c.apply(w, r, touched)
-		if fatal != nil {
-			break
-		}
-	}
-	if fatal == nil {
-		fatal = c.writeState(w, touched)
-	}
-	if fatal == nil {
-		fatal = w.commit()
-	} else {
-		w.txn.Discard()
-	}
+	fatal := c.write(batch, touched, errs)
 	if fatal != nil {
 		c.db.log.Error("store commit", "err", fatal)
 		for id := range touched {
@@ -199,6 +202,30 @@ func (c *committer) commit(batch []*request) {
 		default:
 		}
 	}
+}
+
+// write applies the group's requests and commits them. A panic inside
+// Badger (damaged files) fails the group instead of the process.
+func (c *committer) write(batch []*request, touched map[crdt.DocID]*docState, errs []error) (fatal error) {
+	w := &writer{bdb: c.db.bdb, txn: c.db.bdb.NewTransaction(true)}
+	defer func() {
+		if p := recover(); p != nil {
+			w.txn.Discard()
+			fatal = fmt.Errorf("%w: %v", errBadgerPanic, firstLine(fmt.Sprint(p)))
+		}
+	}()
+	for i, r := range batch {
+		errs[i], fatal = c.apply(w, r, touched)
+		if fatal != nil {
+			w.txn.Discard()
+			return fatal
+		}
+	}
+	if fatal = c.writeState(w, touched); fatal != nil {
+		w.txn.Discard()
+		return fatal
+	}
+	return w.commit()
 }
 
 // apply adds r's writes to w. It returns r's own error (the request is
@@ -261,7 +288,7 @@ func (c *committer) appendChanges(w *writer, id crdt.DocID, st *docState, cs []*
 		if ch.Seq+n <= st.snapVec[ch.Author] {
 			continue // folded into the snapshot
 		}
-		key := changeKey(id, ch.Hash)
+		key := changeKey(id, st.meta.Gen, ch.Hash)
 		enc := ch.Encode()
 		if item, err := w.txn.Get(key); err == nil {
 			// Stored already, unless the stored record is damaged: then
@@ -282,7 +309,7 @@ func (c *committer) appendChanges(w *writer, id crdt.DocID, st *docState, cs []*
 		if err := w.set(key, val); err != nil {
 			return err
 		}
-		if err := w.set(authorKey(id, ch.Author, ch.Seq), encodeAuthorValue(ch.Hash, int(n))); err != nil {
+		if err := w.set(authorKey(id, st.meta.Gen, ch.Author, ch.Seq), encodeAuthorValue(ch.Hash, int(n))); err != nil {
 			return err
 		}
 		st.meta.NextArrival++
@@ -313,20 +340,42 @@ func (c *committer) installSnapshot(w *writer, id crdt.DocID, st *docState, in *
 	if h := c.db.cfg.hooks.snapshotWrite; h != nil {
 		h(id)
 	}
+	folded := make(map[crdt.Hash]bool, len(in.fold))
+	for _, s := range in.fold {
+		folded[s.change.Hash] = true
+	}
+	// Read the generation's records before writing: w may commit and
+	// start a new transaction on any write.
+	recs, err := genRecords(w.txn, id, st.meta.Gen)
+	if err != nil {
+		return err
+	}
 	if err := w.set(docKey(prefixSnapshot, id), in.record); err != nil {
 		return err
 	}
-	for _, s := range in.fold {
-		if err := w.delete(changeKey(id, s.change.Hash)); err != nil {
+	// Start the next generation with every record the snapshot does not
+	// fold: the recent ones, and any stored after the compactor read.
+	gen := st.meta.Gen + 1
+	var n, size int64
+	for _, r := range recs {
+		if folded[r.hash] {
+			continue
+		}
+		k := changeKey(id, gen, r.hash)
+		if err := w.set(k, r.value); err != nil {
 			return err
 		}
-		if err := w.delete(authorKey(id, s.change.Author, s.change.Seq)); err != nil {
-			return err
+		if r.change != nil {
+			if err := w.set(authorKey(id, gen, r.change.Author, r.change.Seq), encodeAuthorValue(r.hash, r.change.Len())); err != nil {
+				return err
+			}
 		}
-		st.meta.Changes--
-		st.meta.Bytes -= int64(s.size)
+		n++
+		size += int64(len(k) + len(r.value))
 	}
-	st.meta.Bytes += int64(len(in.record)) - st.meta.SnapshotBytes
+	st.meta.Gen = gen
+	st.meta.Changes = n
+	st.meta.Bytes = size + int64(len(in.record))
 	st.meta.SnapshotBytes = int64(len(in.record))
 	st.meta.SinceSnapshot = int64(st.meta.NextArrival - in.sawArrival)
 	st.snapVec = in.label.Vector
@@ -338,6 +387,79 @@ func (c *committer) installSnapshot(w *writer, id crdt.DocID, st *docState, in *
 		}
 	}
 	return nil
+}
+
+// genRecord is one change record of a generation, decoded where intact.
+type genRecord struct {
+	hash   crdt.Hash
+	value  []byte
+	change *crdt.Change // nil if the record is damaged
+}
+
+func genRecords(txn *badger.Txn, id crdt.DocID, gen uint32) ([]genRecord, error) {
+	var out []genRecord
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: genKey(prefixChange, id, gen)})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		h, ok := parseChangeKey(it.Item().Key())
+		if !ok {
+			continue
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		r := genRecord{hash: h, value: v}
+		if _, enc, err := decodeChangeValue(v); err == nil {
+			if ch, err := crdt.DecodeChange(id, enc); err == nil && ch.Hash == h {
+				r.change = ch
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// vacuum drops every folded generation of every document. Badger's
+// DropPrefix blocks writes while it rewrites the tables concerned, so
+// only the committer calls it, between groups.
+func (c *committer) vacuum() error {
+	docs, err := c.db.list()
+	if err != nil {
+		return err
+	}
+	var prefixes [][]byte
+	var ids []crdt.DocID
+	for _, l := range docs {
+		for g := l.meta.OldestGen; g < l.meta.Gen; g++ {
+			prefixes = append(prefixes, genKey(prefixChange, l.id, g), genKey(prefixAuthor, l.id, g))
+		}
+		if l.meta.OldestGen < l.meta.Gen {
+			ids = append(ids, l.id)
+		}
+	}
+	if len(prefixes) == 0 {
+		return nil
+	}
+	if err := c.db.bdb.DropPrefix(prefixes...); err != nil {
+		return fmt.Errorf("drop folded generations: %w", err)
+	}
+	w := &writer{bdb: c.db.bdb, txn: c.db.bdb.NewTransaction(true)}
+	touched := make(map[crdt.DocID]*docState)
+	for _, id := range ids {
+		st, err := c.state(id)
+		if err != nil {
+			w.txn.Discard()
+			return err
+		}
+		st.meta.OldestGen = st.meta.Gen
+		touched[id] = st
+	}
+	if err := c.writeState(w, touched); err != nil {
+		w.txn.Discard()
+		return err
+	}
+	return w.commit()
 }
 
 // deleteDoc records the tombstone and removes the document's data.
@@ -393,7 +515,7 @@ func (c *committer) state(id crdt.DocID) (*docState, error) {
 		return st, nil
 	}
 	st := &docState{heads: make(map[crdt.Hash]struct{}), waiting: make(map[crdt.Hash]struct{})}
-	err := c.db.bdb.View(func(txn *badger.Txn) error {
+	err := c.db.view(func(txn *badger.Txn) error {
 		if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 			st.deleted = true
 			return nil

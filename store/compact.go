@@ -61,7 +61,7 @@ func (db *DB) compact(id crdt.DocID) error {
 		in   install
 		skip bool
 	)
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		var m docMeta
 		if err := getJSON(txn, docKey(prefixCatalog, id), &m); err != nil {
 			return err

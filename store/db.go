@@ -68,7 +68,7 @@ type Config struct {
 // them so that the parent can kill the child there).
 type hooks struct {
 	snapshotWrite func(crdt.DocID) // before a snapshot's transaction commits
-	gc            func()           // before a value-log GC pass
+	gc            func()           // before a periodic vacuum and value-log GC
 	commit        func(n int)      // before a group of n requests commits
 }
 
@@ -298,6 +298,9 @@ func (db *DB) Close() error {
 		db.closed = true
 		db.mu.Unlock()
 		snapErr := db.snapshotDirty(context.Background())
+		if snapErr == nil {
+			snapErr = db.doInternal(&request{kind: reqVacuum})
+		}
 		close(db.stop)
 		<-db.stopped
 		db.closeErr = errors.Join(snapErr, db.bdb.Close())
@@ -307,8 +310,9 @@ func (db *DB) Close() error {
 
 // Run does the background work until ctx is cancelled: it writes
 // snapshots and compacts document histories when Append reports enough new
-// changes, and collects value-log garbage every Config.GCInterval. It
-// returns after all its goroutines have exited.
+// changes, and every Config.GCInterval it drops folded generations (see
+// schema.go; this blocks Append for the duration) and collects value-log
+// garbage. It returns after all its goroutines have exited.
 func (db *DB) Run(ctx context.Context) error {
 	tick := db.cfg.GCTick
 	if tick == nil {
@@ -325,6 +329,12 @@ func (db *DB) Run(ctx context.Context) error {
 				db.log.Error("store compaction", "err", err)
 			}
 		case <-tick:
+			if db.cfg.hooks.gc != nil {
+				db.cfg.hooks.gc()
+			}
+			if err := db.doInternal(&request{kind: reqVacuum}); err != nil {
+				db.log.Error("store vacuum", "err", err)
+			}
 			db.GC()
 		}
 	}
@@ -333,9 +343,6 @@ func (db *DB) Run(ctx context.Context) error {
 // GC collects value-log garbage until Badger finds nothing worth
 // rewriting. Run calls it periodically; tools may call it directly.
 func (db *DB) GC() {
-	if db.cfg.hooks.gc != nil {
-		db.cfg.hooks.gc()
-	}
 	for range 64 {
 		if err := db.bdb.RunValueLogGC(0.5); err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {

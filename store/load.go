@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -59,7 +58,7 @@ func (db *DB) LoadDoc(id crdt.DocID, localAuthor crdt.Author) (*crdt.Doc, Status
 		st  Status
 		err error
 	)
-	verr := db.bdb.View(func(txn *badger.Txn) error {
+	verr := db.view(func(txn *badger.Txn) error {
 		d, st, _, err = db.readDoc(txn, id, localAuthor)
 		return nil
 	})
@@ -99,7 +98,8 @@ func (db *DB) readDocUnsafe(txn *badger.Txn, id crdt.DocID, author crdt.Author) 
 	if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 		return nil, st, nil, fmt.Errorf("load %s: %w", id, ErrDeleted)
 	}
-	_, metaErr := txn.Get(docKey(prefixCatalog, id))
+	var meta docMeta
+	metaErr := getJSON(txn, docKey(prefixCatalog, id), &meta)
 	var d *crdt.Doc
 	skey := docKey(prefixSnapshot, id)
 	if v, err := getValue(txn, skey); err == nil {
@@ -115,7 +115,14 @@ func (db *DB) readDocUnsafe(txn *badger.Txn, id crdt.DocID, author crdt.Author) 
 	if d == nil {
 		d = crdt.New(id, author)
 	}
-	recs, damaged, err := readChanges(txn, id)
+	// The live records are in the current generation. Without a usable
+	// snapshot or catalogue entry, read every generation not yet dropped:
+	// folded records there are the best remaining copy of the history.
+	prefix := genKey(prefixChange, id, meta.Gen)
+	if !st.FromSnapshot || metaErr != nil {
+		prefix = docKey(prefixChange, id)
+	}
+	recs, damaged, err := readChanges(txn, id, prefix)
 	if err != nil {
 		return nil, st, nil, fmt.Errorf("load %s: %w", id, err)
 	}
@@ -163,12 +170,12 @@ func decodeSnapshotDoc(v []byte, author crdt.Author) (*crdt.Doc, error) {
 
 // readChanges reads and checks every change record of id: the hash of the
 // decoded change must equal the hash in its key.
-func readChanges(txn *badger.Txn, id crdt.DocID) ([]stored, []Damage, error) {
+func readChanges(txn *badger.Txn, id crdt.DocID, prefix []byte) ([]stored, []Damage, error) {
 	var (
 		recs    []stored
 		damaged []Damage
+		seen    = make(map[crdt.Hash]bool)
 	)
-	prefix := docKey(prefixChange, id)
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: prefix})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -199,7 +206,10 @@ func readChanges(txn *badger.Txn, id crdt.DocID) ([]stored, []Damage, error) {
 			bad(fmt.Errorf("change hashes to %s: %w", ch.Hash, errChecksum))
 			continue
 		}
-		recs = append(recs, stored{change: ch, arrival: arrival, size: len(key) + len(v)})
+		if !seen[h] { // the same change may be in two generations
+			seen[h] = true
+			recs = append(recs, stored{change: ch, arrival: arrival, size: len(key) + len(v)})
+		}
 	}
 	return recs, damaged, nil
 }
@@ -279,7 +289,7 @@ func cmpU64(a, b uint64) int {
 // maintained by Append (exact when changes were appended parents first).
 func (db *DB) Heads(id crdt.DocID) ([]crdt.Hash, error) {
 	var hs []crdt.Hash
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		v, err := getValue(txn, docKey(prefixHeads, id))
 		if err != nil {
 			return err
@@ -302,9 +312,13 @@ func (db *DB) ChangesSince(id crdt.DocID, v crdt.Vector) ([]*crdt.Change, error)
 		out    []*crdt.Change
 		folded bool
 	)
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		if _, err := txn.Get(docKey(prefixTomb, id)); err == nil {
 			return ErrDeleted
+		}
+		var meta docMeta
+		if err := getJSON(txn, docKey(prefixCatalog, id), &meta); err != nil {
+			return err
 		}
 		if sv, err := getValue(txn, docKey(prefixSnapshot, id)); err == nil {
 			s, err := decodeSnapshot(sv, true)
@@ -313,17 +327,13 @@ func (db *DB) ChangesSince(id crdt.DocID, v crdt.Vector) ([]*crdt.Change, error)
 				return nil
 			}
 		}
-		prefix := docKey(prefixAuthor, id)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: genKey(prefixAuthor, id, meta.Gen)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) != 1+16+32+8 {
+			a, seq, ok := parseAuthorKey(it.Item().Key())
+			if !ok {
 				continue
 			}
-			var a crdt.Author
-			copy(a[:], k[17:49])
-			seq := binary.BigEndian.Uint64(k[49:])
 			val, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return err
@@ -335,7 +345,7 @@ func (db *DB) ChangesSince(id crdt.DocID, v crdt.Vector) ([]*crdt.Change, error)
 			if seq+n <= v[a] {
 				continue
 			}
-			cv, err := getValue(txn, changeKey(id, h))
+			cv, err := getValue(txn, changeKey(id, meta.Gen, h))
 			if err != nil {
 				return fmt.Errorf("change %s: %w", h, err)
 			}
@@ -364,6 +374,19 @@ func (db *DB) ChangesSince(id crdt.DocID, v crdt.Vector) ([]*crdt.Change, error)
 	return causalOrder(out), nil
 }
 
+// view runs fn in a read-only transaction. A panic inside Badger (its
+// iterators panic on some damaged tables instead of returning an error)
+// becomes an error wrapping errBadgerPanic: input from a file must not
+// crash Quire.
+func (db *DB) view(fn func(txn *badger.Txn) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errBadgerPanic, firstLine(fmt.Sprint(p)))
+		}
+	}()
+	return db.bdb.View(fn)
+}
+
 // getValue returns a copy of the value at key, or ErrNotFound.
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
 	item, err := txn.Get(key)
@@ -390,7 +413,7 @@ func getJSON(txn *badger.Txn, key []byte, v any) error {
 // keys returns every key with prefix.
 func (db *DB) keys(prefix []byte) ([][]byte, error) {
 	var ks [][]byte
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -22,8 +22,8 @@ import (
 // numerically).
 //
 //	0x00 "schema"             -> uvarint schema version
-//	'c' doc hash              -> arrival(8) ++ change.Encode()   (a change as received)
-//	'a' doc author seq        -> hash(32) ++ uvarint op count    (per-author index)
+//	'c' doc gen hash          -> arrival(8) ++ change.Encode()   (a change as received)
+//	'a' doc gen author seq    -> hash(32) ++ uvarint op count    (per-author index)
 //	'h' doc                   -> n × hash(32)                    (heads of what is stored)
 //	's' doc                   -> snapshot record (see encodeSnapshot)
 //	'm' doc                   -> JSON docMeta                    (catalogue entry)
@@ -31,6 +31,14 @@ import (
 //	't' name                  -> capability token bytes
 //	'p' peer id               -> known peer record bytes
 //	'g' name                  -> setting bytes
+//
+// gen (4 bytes) is the document's generation, docMeta.Gen. Each snapshot
+// starts a new generation: the committer copies the change records it
+// keeps into it, and everything left in older generations is folded into
+// the snapshot. Older generations are then dropped whole (Badger
+// DropPrefix), which removes their tombstones and old versions from disk
+// at once; deleting records one by one would leave them in Badger's last
+// level, which it rewrites only past 10 MB of stale data per table.
 //
 // The device identity key is not in the database: it is a file of its own
 // (identity.go) so that p2p can start before the database opens.
@@ -68,13 +76,28 @@ func docKey(prefix byte, id crdt.DocID) []byte {
 	return append(append(k, prefix), id[:]...)
 }
 
-func changeKey(id crdt.DocID, h crdt.Hash) []byte {
-	return append(docKey(prefixChange, id), h[:]...)
+// genKey is the prefix of generation gen's records of kind prefix.
+func genKey(prefix byte, id crdt.DocID, gen uint32) []byte {
+	return binary.BigEndian.AppendUint32(docKey(prefix, id), gen)
 }
 
-func authorKey(id crdt.DocID, a crdt.Author, seq uint64) []byte {
-	k := append(docKey(prefixAuthor, id), a[:]...)
+func changeKey(id crdt.DocID, gen uint32, h crdt.Hash) []byte {
+	return append(genKey(prefixChange, id, gen), h[:]...)
+}
+
+func authorKey(id crdt.DocID, gen uint32, a crdt.Author, seq uint64) []byte {
+	k := append(genKey(prefixAuthor, id, gen), a[:]...)
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// parseAuthorKey returns the author and sequence number in an 'a' key.
+func parseAuthorKey(k []byte) (crdt.Author, uint64, bool) {
+	var a crdt.Author
+	if len(k) != 1+16+4+32+8 {
+		return a, 0, false
+	}
+	copy(a[:], k[21:53])
+	return a, binary.BigEndian.Uint64(k[53:]), true
 }
 
 func nameKey(prefix byte, name string) []byte {
@@ -84,10 +107,10 @@ func nameKey(prefix byte, name string) []byte {
 // parseChangeKey returns the hash in a 'c' key.
 func parseChangeKey(k []byte) (crdt.Hash, bool) {
 	var h crdt.Hash
-	if len(k) != 1+16+32 {
+	if len(k) != 1+16+4+32 {
 		return h, false
 	}
-	copy(h[:], k[17:])
+	copy(h[:], k[21:])
 	return h, true
 }
 
@@ -242,6 +265,10 @@ type docMeta struct {
 	// SinceSnapshot counts changes stored since the last snapshot.
 	SinceSnapshot int64 `json:"since_snapshot"`
 	SnapshotBytes int64 `json:"snapshot_bytes,omitempty"`
+	// Gen is the generation holding the live change records; generations
+	// from OldestGen up to Gen are folded and wait to be dropped.
+	Gen       uint32 `json:"gen,omitempty"`
+	OldestGen uint32 `json:"oldest_gen,omitempty"`
 }
 
 // Tombstone records a deleted document so that a stale peer cannot bring
