@@ -733,8 +733,9 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 	}
 	l.ops, l.content = e.runs.ops, e.runs.content
 	var st colState
-	var parents, heads []int
+	var parents []int
 	var hashes []Hash
+	l.hashIdx = make(map[uint64]int32, e.nc)
 	var body []byte
 	var ops []Op
 	lv := 0
@@ -773,7 +774,7 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 			}
 		}
 		l.assign(agent, lv, cnt)
-		l.addGraph(lv, cnt, append([]int(nil), parents...))
+		l.addGraph(lv, cnt, parents)
 		hashes = hashes[:0]
 		for _, p := range parents {
 			hashes = append(hashes, l.changes[l.changeAt(p)].hash)
@@ -785,7 +786,6 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 			return nil, invalidf("change %d appears twice", i)
 		}
 		l.addChange(lv, h)
-		heads = advanceFrontier(heads, parents, lv+cnt-1)
 		lv += cnt
 	}
 	if err := e.finish(&st, lv); err != nil {
@@ -795,7 +795,7 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 		return d, nil
 	}
 	m := merger{l: l, collect: true, cache: &d.cache}
-	if err := m.merge(heads, []lvRange{{0, lv}}); err != nil {
+	if err := m.merge(l.computeHeads(), []lvRange{{0, lv}}); err != nil {
 		return nil, err
 	}
 	l.heads = m.frontier

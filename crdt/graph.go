@@ -316,3 +316,25 @@ func (l *oplog) findConflicting(a, b []int) (common []int, conflict, onlyB []lvR
 	reverseRanges(onlyB)
 	return common, conflict, onlyB
 }
+
+// computeHeads returns the frontier of the whole log: the last ops that no
+// other op follows.
+func (l *oplog) computeHeads() []int {
+	n := l.len()
+	if n == 0 {
+		return nil
+	}
+	followed := map[int]bool{}
+	for _, e := range l.graph {
+		for _, p := range e.parents {
+			followed[p] = true
+		}
+	}
+	var heads []int
+	for _, e := range l.graph {
+		if !followed[e.end-1] {
+			heads = append(heads, e.end-1)
+		}
+	}
+	return heads
+}

@@ -84,6 +84,7 @@ type oplog struct {
 	hashOverflow map[Hash]int32
 
 	heads []int // frontier of the whole log
+	arena []int // backing store of graph entries' parents
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
@@ -168,7 +169,21 @@ func (l *oplog) addGraph(lv, n int, parents []int) {
 		// Everything the previous op directly contains is ours too.
 		shadow = l.graph[l.entryAt(lv-1)].shadow
 	}
-	l.graph = append(l.graph, gEntry{start: lv, end: lv + n, parents: parents, shadow: shadow})
+	l.graph = append(l.graph, gEntry{start: lv, end: lv + n, parents: l.keepParents(parents), shadow: shadow})
+}
+
+// keepParents copies parents into the log's parent arena: entries share a
+// few large arrays instead of one small allocation each.
+func (l *oplog) keepParents(p []int) []int {
+	if len(p) == 0 {
+		return nil
+	}
+	if cap(l.arena)-len(l.arena) < len(p) {
+		l.arena = make([]int, 0, max(256, min(2*cap(l.arena), 1<<16), len(p)))
+	}
+	start := len(l.arena)
+	l.arena = append(l.arena, p...)
+	return l.arena[start:len(l.arena):len(l.arena)]
 }
 
 // entryAt returns the index of the graph entry containing lv.
