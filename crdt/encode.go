@@ -736,6 +736,7 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 	var parents []int
 	var hashes []Hash
 	l.hashIdx = make(map[uint64]int32, e.nc)
+	l.changes = make([]changeRec, 0, e.nc)
 	var body []byte
 	var ops []Op
 	lv := 0
@@ -782,10 +783,9 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 		sortHashes(hashes)
 		body, ops = l.appendBody(body[:0], lv, lv+cnt, hashes, ops)
 		h := hashChange(e.id, body)
-		if l.findChange(h) >= 0 {
+		if !l.addChange(lv, h) {
 			return nil, invalidf("change %d appears twice", i)
 		}
-		l.addChange(lv, h)
 		lv += cnt
 	}
 	if err := e.finish(&st, lv); err != nil {

@@ -89,7 +89,8 @@ func (l *oplog) contains(f []int, lv int) bool {
 			return true
 		}
 	}
-	var h lvHeap
+	h := l.heap[:0]
+	defer func() { l.heap = h[:0] }()
 	for _, x := range f {
 		if x > lv {
 			h.push(lvItem{lv: x})
@@ -131,7 +132,8 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 			return nil, []lvRange{{x + 1, y + 1}}
 		}
 	}
-	var h lvHeap
+	h := l.heap[:0]
+	defer func() { l.heap = h[:0] }()
 	for _, x := range a {
 		h.push(lvItem{x, flagA})
 	}

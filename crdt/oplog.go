@@ -83,8 +83,9 @@ type oplog struct {
 	hashIdx      map[uint64]int32
 	hashOverflow map[Hash]int32
 
-	heads []int // frontier of the whole log
-	arena []int // backing store of graph entries' parents
+	heads []int  // frontier of the whole log
+	arena []int  // backing store of graph entries' parents
+	heap  lvHeap // scratch for graph walks
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
@@ -323,19 +324,27 @@ func (l *oplog) findChange(h Hash) int {
 	return -1
 }
 
-// addChange records a sealed change starting at lv.
-func (l *oplog) addChange(lv int, h Hash) {
+// addChange records a sealed change starting at lv. It reports false, and
+// records nothing, if a change with hash h is already there.
+func (l *oplog) addChange(lv int, h Hash) bool {
 	i := int32(len(l.changes))
-	l.changes = append(l.changes, changeRec{lv: lv, hash: h})
 	k := hashKey(h)
-	if _, ok := l.hashIdx[k]; ok {
+	if j, ok := l.hashIdx[k]; ok {
+		if l.changes[j].hash == h {
+			return false
+		}
+		if _, dup := l.hashOverflow[h]; dup {
+			return false
+		}
 		if l.hashOverflow == nil {
 			l.hashOverflow = map[Hash]int32{}
 		}
 		l.hashOverflow[h] = i
-		return
+	} else {
+		l.hashIdx[k] = i
 	}
-	l.hashIdx[k] = i
+	l.changes = append(l.changes, changeRec{lv: lv, hash: h})
+	return true
 }
 
 // advanceFrontier returns f advanced by the ops [lv, lv+n), whose first op
