@@ -3,7 +3,6 @@ package crdt
 import (
 	"fmt"
 	"slices"
-	"unicode/utf8"
 )
 
 // Limits of the buffer of changes that wait for their parents. When it is
@@ -326,6 +325,3 @@ func (l *oplog) rollback(m logMark) {
 	}
 	l.heads = m.heads
 }
-
-// runeLen is the number of code points in s.
-func runeLen(s string) int { return utf8.RuneCountInString(s) }

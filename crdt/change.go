@@ -237,7 +237,6 @@ func DecodeChange(id DocID, b []byte) (*Change, error) {
 type decoder struct {
 	b   []byte
 	err error
-	off int
 }
 
 func (d *decoder) fail(format string, args ...any) {

@@ -23,18 +23,6 @@ type opRun struct {
 
 func (r *opRun) end() int { return r.lv + r.n }
 
-// opPos returns the position of the i-th op of the run.
-func (r *opRun) opPos(i int) int {
-	switch {
-	case r.kind == Insert:
-		return r.pos + i
-	case r.rev:
-		return r.pos + r.n - 1 - i
-	default:
-		return r.pos
-	}
-}
-
 // gEntry is a run of the causal graph: LVs [start, end) where each op's
 // parent is the previous one, and the first op's parents are parents.
 type gEntry struct {

@@ -196,8 +196,3 @@ func (r *rope) Slice(pos, n int) string {
 	}
 	return sb.String()
 }
-
-// memSize is the heap held by the rope's chunks.
-func (r *rope) memSize() int {
-	return cap(r.chunks)*int(24+8) + len(r.chunks)*ropeChunkCap
-}
