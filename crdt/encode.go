@@ -794,12 +794,13 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 	if lv == 0 {
 		return d, nil
 	}
-	m := merger{l: l, collect: true, cache: &d.cache}
+	// A fresh document: edits go straight into its text. If the merge
+	// fails the whole document is discarded.
+	m := merger{l: l, text: &d.text, cache: &d.cache}
 	if err := m.merge(l.computeHeads(), []lvRange{{0, lv}}); err != nil {
 		return nil, err
 	}
 	l.heads = m.frontier
-	applyEdits(&d.text, m.edits)
 	return d, nil
 }
 

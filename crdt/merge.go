@@ -14,6 +14,8 @@ type merger struct {
 	edits    []Edit
 	// collect is false when only the version and validation matter.
 	collect bool
+	// text, when set, receives the edits directly instead of m.edits.
+	text *rope
 	// cache, when set, holds the tracker a previous merge on this branch
 	// left behind, and receives the one this merge leaves.
 	cache *trackerCache
@@ -162,9 +164,7 @@ func (m *merger) applyDirect(start, end int) error {
 			if pos > m.docLen {
 				return invalidf("op %d inserts at %d in a document of %d", start, pos, m.docLen)
 			}
-			if m.collect {
-				m.edits = append(m.edits, Edit{Pos: pos, Text: l.runText(ri, i, j)})
-			}
+			m.insert(ri, i, j, pos)
 			m.docLen += n
 		} else {
 			pos := r.pos
@@ -174,9 +174,7 @@ func (m *merger) applyDirect(start, end int) error {
 			if pos+n > m.docLen {
 				return invalidf("op %d deletes %d at %d in a document of %d", start, n, pos, m.docLen)
 			}
-			if m.collect {
-				m.edits = append(m.edits, Edit{Pos: pos, Del: n})
-			}
+			m.delete(pos, n)
 			m.docLen -= n
 		}
 		start += n
@@ -291,9 +289,7 @@ func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
 			}
 			p := t.applyInsert(l, start, n, pos)
 			if emit {
-				if m.collect {
-					m.edits = append(m.edits, Edit{Pos: p, Text: l.runText(ri, i, j)})
-				}
+				m.insert(ri, i, j, p)
 				m.docLen += n
 			}
 		} else {
@@ -307,9 +303,7 @@ func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
 			for lv, left := start, n; left > 0; {
 				k, p, deleted := t.applyDelete(lv, pos, left, r.rev)
 				if emit && deleted {
-					if m.collect {
-						m.edits = append(m.edits, Edit{Pos: p, Del: k})
-					}
+					m.delete(p, k)
 					m.docLen -= k
 				}
 				lv += k
@@ -319,6 +313,28 @@ func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
 		start += n
 	}
 	return nil
+}
+
+// insert emits the insertion of ops [i, j) of insert run ri at pos.
+func (m *merger) insert(ri, i, j, pos int) {
+	switch {
+	case m.text != nil:
+		l := m.l
+		bs, be := l.runByteRange(ri, i, j)
+		m.text.insertBytes(pos, l.content[bs:be], j-i)
+	case m.collect:
+		m.edits = append(m.edits, Edit{Pos: pos, Text: m.l.runText(ri, i, j)})
+	}
+}
+
+// delete emits the deletion of n code points at pos.
+func (m *merger) delete(pos, n int) {
+	switch {
+	case m.text != nil:
+		m.text.Delete(pos, n)
+	case m.collect:
+		m.edits = append(m.edits, Edit{Pos: pos, Del: n})
+	}
 }
 
 func (e Edit) String() string {

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"slices"
+	"unsafe"
 	"strings"
 	"unicode/utf8"
 )
@@ -90,7 +91,13 @@ func byteOffset(b []byte, n, k int) int {
 	return off
 }
 
-// Insert inserts s (valid UTF-8 holding n code points) at pos.
+// insertBytes is Insert for text held in a byte slice.
+func (r *rope) insertBytes(pos int, b []byte, n int) {
+	r.Insert(pos, unsafeString(b), n)
+}
+
+// Insert inserts s (valid UTF-8 holding n code points) at pos. The rope
+// copies s and keeps no reference to it.
 func (r *rope) Insert(pos int, s string, n int) {
 	for len(s) > 0 {
 		ci, off := r.seek(pos)
@@ -196,3 +203,8 @@ func (r *rope) Slice(pos, n int) string {
 	}
 	return sb.String()
 }
+
+// unsafeString views b as a string without copying; the caller must not
+// keep the string past b's next change. Only rope.insertBytes uses it, and
+// Insert copies what it is given.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
