@@ -2,9 +2,9 @@ package crdt
 
 import (
 	"slices"
-	"unsafe"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // rope holds the current text as UTF-8 chunks with code-point counts. It is
