@@ -454,6 +454,7 @@ func parseEncoding(data []byte) (*encoding, error) {
 	e.parents = decoder{b: dec.bytes(dec.count(1))}
 	nr := dec.count(2)
 	runs := newOplog()
+	runs.ops = make([]opRun, 0, nr)
 	cursor := 0
 	total := 0
 	for i := 0; i < nr && dec.err == nil; i++ {
@@ -495,7 +496,9 @@ func parseEncoding(data []byte) (*encoding, error) {
 	if !utf8.Valid(text) {
 		return nil, invalidf("text is not UTF-8")
 	}
-	// Give insert runs their text.
+	// Give insert runs their text. All-ASCII text (the common case) needs
+	// no scan per run.
+	allASCII := utf8.RuneCount(text) == len(text)
 	off := 0
 	for i := range runs.ops {
 		r := &runs.ops[i]
@@ -503,6 +506,14 @@ func parseEncoding(data []byte) (*encoding, error) {
 			continue
 		}
 		r.cont = off
+		if allASCII {
+			if off+r.n > len(text) {
+				return nil, invalidf("text ends before op run %d", i)
+			}
+			r.ascii = true
+			off += r.n
+			continue
+		}
 		k := 0
 		ascii := true
 		for j := 0; j < r.n; j++ {
@@ -524,8 +535,6 @@ func parseEncoding(data []byte) (*encoding, error) {
 	if off != len(text) {
 		return nil, invalidf("%d bytes of text left over", len(text)-off)
 	}
-	runs.content = text
-
 	runs.content = text
 	e.runs = runs
 	e.total = total
