@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -12,7 +13,7 @@ import (
 // Info is a document's catalogue entry.
 type Info struct {
 	ID       crdt.DocID
-	Title    string
+	Title    string // set by Create or SetTitle, else the text's first line as of the last snapshot
 	Created  time.Time
 	Modified time.Time // last time a change was stored
 	Archived bool
@@ -26,7 +27,11 @@ type listed struct {
 }
 
 func (l listed) info() Info {
-	return Info{ID: l.id, Title: l.meta.Title, Created: l.meta.Created, Modified: l.meta.Modified,
+	title := l.meta.Title
+	if title == "" {
+		title = l.meta.TextTitle
+	}
+	return Info{ID: l.id, Title: title, Created: l.meta.Created, Modified: l.meta.Modified,
 		Archived: l.meta.Archived, Bytes: l.meta.Bytes, Changes: l.meta.Changes}
 }
 
@@ -178,4 +183,19 @@ func (db *DB) Names(kind Kind) ([]string, error) {
 		out[i] = string(k[1:])
 	}
 	return out, err
+}
+
+// textTitle derives a title from a document's text: its first non-empty
+// line without Markdown heading marks, at most 80 characters.
+func textTitle(text string) string {
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(line), "#"))
+		if line != "" {
+			if r := []rune(line); len(r) > 80 {
+				line = string(r[:80])
+			}
+			return line
+		}
+	}
+	return ""
 }

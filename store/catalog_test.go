@@ -79,6 +79,21 @@ func TestCatalogue(t *testing.T) {
 			t.Errorf("Deleted = %+v, %v", ts, err)
 		}
 	})
+	t.Run("data left by a crash during delete", func(t *testing.T) {
+		// What a crash between the tombstone and the last deletion leaves.
+		err := db.bdb.Update(func(txn *badgerTxn) error {
+			return txn.Set(changeKey(b, 0, cs[0].Hash), encodeChangeValue(0, cs[0].Encode()))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.doInternal(&request{kind: reqVacuum}); err != nil {
+			t.Fatal(err)
+		}
+		if keys, _ := db.keys(docKey(prefixChange, b)); len(keys) != 0 {
+			t.Errorf("%d change records of a deleted document left after vacuum", len(keys))
+		}
+	})
 	t.Run("stale peer after reopen", func(t *testing.T) {
 		db.Close()
 		db = openT(t, Config{Dir: dir, Now: clock.Now})
@@ -113,5 +128,18 @@ func TestRecords(t *testing.T) {
 	}
 	if err := db.Put(Kind('c'), "x", nil); err == nil {
 		t.Error("Put accepted a document prefix as a kind")
+	}
+}
+
+func TestTextTitle(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"", ""},
+		{"\n\n  # Hello world \nbody", "Hello world"},
+		{"plain first line\nsecond", "plain first line"},
+		{"### ", ""},
+	} {
+		if got := textTitle(tc.text); got != tc.want {
+			t.Errorf("textTitle(%q) = %q, want %q", tc.text, got, tc.want)
+		}
 	}
 }

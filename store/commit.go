@@ -42,6 +42,7 @@ type install struct {
 	label      snapshot
 	fold       []stored // changes the snapshot covers that are deleted
 	sawArrival uint64   // meta.NextArrival when the compactor read the doc
+	title      string   // textTitle of the snapshot's text
 }
 
 // docState is the committer's cache of one document's bookkeeping. Only
@@ -374,6 +375,7 @@ func (c *committer) installSnapshot(w *writer, id crdt.DocID, st *docState, in *
 		size += int64(len(k) + len(r.value))
 	}
 	st.meta.Gen = gen
+	st.meta.TextTitle = in.title
 	st.meta.Changes = n
 	st.meta.Bytes = size + int64(len(in.record))
 	st.meta.SnapshotBytes = int64(len(in.record))
@@ -438,6 +440,16 @@ func (c *committer) vacuum() error {
 			ids = append(ids, l.id)
 		}
 	}
+	// Data a crash left behind while Delete removed it record by record.
+	gone, err := c.db.deletedWithData()
+	if err != nil {
+		return err
+	}
+	for _, id := range gone {
+		for _, p := range []byte{prefixChange, prefixAuthor, prefixSnapshot, prefixHeads, prefixCatalog} {
+			prefixes = append(prefixes, docKey(p, id))
+		}
+	}
 	if len(prefixes) == 0 {
 		return nil
 	}
@@ -460,6 +472,36 @@ func (c *committer) vacuum() error {
 		return err
 	}
 	return w.commit()
+}
+
+// deletedWithData returns the deleted documents that still have records.
+func (db *DB) deletedWithData() ([]crdt.DocID, error) {
+	var out []crdt.DocID
+	err := db.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixTomb}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id, ok := parseDocKey(it.Item().Key())
+			if !ok {
+				continue
+			}
+			for _, p := range []byte{prefixChange, prefixAuthor, prefixSnapshot} {
+				if hasPrefix(txn, docKey(p, id)) {
+					out = append(out, id)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func hasPrefix(txn *badger.Txn, prefix []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	it.Rewind()
+	return it.Valid()
 }
 
 // deleteDoc records the tombstone and removes the document's data.

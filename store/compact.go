@@ -87,6 +87,7 @@ func (db *DB) compact(id crdt.DocID) error {
 			return err
 		}
 		in.record = encodeSnapshot(in.label)
+		in.title = textTitle(d.Text())
 		slices.SortFunc(recs, func(a, b stored) int { return cmpU64(a.arrival, b.arrival) })
 		old := recs[:max(0, len(recs)-db.cfg.KeepRecent)]
 		for _, r := range old {

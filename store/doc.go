@@ -18,9 +18,11 @@
 // One committer goroutine writes all document data. Append queues its
 // request on a channel bounded by Config.QueueLen and waits. The
 // committer takes every request queued while it was syncing the previous
-// group and commits them together, so a burst of typing from several
-// documents costs a few syncs, not one per change. When the queue is full
-// Append blocks until there is room: nothing is ever dropped.
+// group (up to 4096) and commits them together, so a burst of typing from
+// several documents costs a few syncs, not one per change. When the queue
+// is full Append blocks until there is room: nothing is ever dropped.
+// AppendAsync queues the same way but returns a channel for the result,
+// so that one producer can keep many appends in flight.
 //
 // # Snapshots and compaction
 //
@@ -30,9 +32,13 @@
 // background once a document has Config.SnapshotEvery new changes, and
 // folds into it the changes it covers except the Config.KeepRecent most
 // recently stored, which stay as received; Close snapshots every document
-// with new changes. The snapshot and the deletion of the folded records
-// commit in one transaction through the committer, so a crash leaves
-// either the old state or the new one.
+// with new changes. A snapshot is decoded and compared with the document
+// before it is written, since it becomes the only copy of what it folds.
+// The snapshot and the start of a new generation of change records (the
+// kept records copied into it) commit through the committer, and the
+// generation number is written last, so a crash leaves either the old
+// state or the new one. Folded generations are dropped whole at Close and
+// on Run's GC tick (schema.go says why); that blocks Append meanwhile.
 //
 // # Damage
 //
@@ -40,7 +46,11 @@
 // recomputed and compared with the hash in its key; snapshots carry a
 // checksum. A damaged record is skipped and reported (document and key)
 // in LoadDoc's Status, which then says the document needs repair from
-// peers. Damage never panics and never hides the intact records.
+// peers. Damage never panics and never hides the intact records: a peer
+// that resends a damaged change repairs it. Damage to Badger's own
+// structures (manifest, key registry, table indexes) fails Open with
+// Badger's error, and a Badger panic on a damaged table while reading
+// becomes an error; the store cannot see below that.
 //
 // # Deletion
 //

@@ -252,10 +252,11 @@ func decodeSnapshot(v []byte, labelOnly bool) (snapshot, error) {
 // docMeta is a document's catalogue entry, rewritten in the same
 // transaction as every group of its changes.
 type docMeta struct {
-	Title    string    `json:"title,omitempty"`
-	Created  time.Time `json:"created"`
-	Modified time.Time `json:"modified"`
-	Archived bool      `json:"archived,omitempty"`
+	Title     string    `json:"title,omitempty"`
+	TextTitle string    `json:"text_title,omitempty"` // derived at each snapshot
+	Created   time.Time `json:"created"`
+	Modified  time.Time `json:"modified"`
+	Archived  bool      `json:"archived,omitempty"`
 	// Bytes counts the stored change records and snapshot.
 	Bytes int64 `json:"bytes"`
 	// Changes counts stored change records (folded ones excluded).

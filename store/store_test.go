@@ -137,6 +137,15 @@ func TestAppendReopen(t *testing.T) {
 	if info.Changes != 10 {
 		t.Errorf("after close: %d change records kept, want KeepRecent=10", info.Changes)
 	}
+	if want := textTitle(d.Text()); info.Title != want || want == "" {
+		t.Errorf("Title = %q, want %q from the text", info.Title, want)
+	}
+	for _, p := range []byte{prefixChange, prefixAuthor} {
+		keys, _ := db.keys(docKey(p, id))
+		if len(keys) != 10 {
+			t.Errorf("after close: %d keys with prefix %q, want 10 (folded generations dropped)", len(keys), p)
+		}
+	}
 	// Folded changes stay no-ops, and the document goes on.
 	if err := db.Append(id, cs...); err != nil {
 		t.Fatal(err)
