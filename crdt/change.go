@@ -153,6 +153,15 @@ func hashChange(id DocID, body []byte) Hash {
 	return out
 }
 
+// hashPrefix appends what a change hash covers before the change's body;
+// a body appended after it can then be hashed with hashPrefixed, with no
+// allocation.
+func hashPrefix(b []byte, id DocID) []byte {
+	return append(append(b, changeDomain...), id[:]...)
+}
+
+func hashPrefixed(buf []byte) Hash { return sha256.Sum256(buf) }
+
 // Encode returns c's canonical encoding.
 func (c *Change) Encode() []byte { return appendChangeBody(nil, c) }
 

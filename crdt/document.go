@@ -152,8 +152,8 @@ func (d *Doc) buildChange(start, end int) *Change {
 	}
 	sortHashes(c.Parents)
 	var text []byte
-	d.buf, c.Ops, text = l.appendBodyText(d.buf[:0], start, end, c.Parents, nil)
-	c.Hash = hashChange(d.id, d.buf)
+	d.buf, c.Ops, text = l.appendBodyText(hashPrefix(d.buf[:0], d.id), start, end, c.Parents, nil)
+	c.Hash = hashPrefixed(d.buf)
 	splitText(c.Ops, string(text))
 	return c
 }

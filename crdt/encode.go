@@ -690,8 +690,8 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 			s += z - a
 		}
 		lv = end
-		body = appendChangeBody(body[:0], c)
-		c.Hash = hashChange(id, body)
+		body = appendChangeBody(hashPrefix(body[:0], id), c)
+		c.Hash = hashPrefixed(body)
 		cs = append(cs, c)
 	}
 	if err := e.finish(&st, lv); err != nil {
@@ -790,8 +790,8 @@ func decodeDoc(data []byte, author Author) (*Doc, error) {
 			hashes = append(hashes, l.changes[l.changeAt(p)].hash)
 		}
 		sortHashes(hashes)
-		body, ops = l.appendBody(body[:0], lv, lv+cnt, hashes, ops)
-		h := hashChange(e.id, body)
+		body, ops = l.appendBody(hashPrefix(body[:0], e.id), lv, lv+cnt, hashes, ops)
+		h := hashPrefixed(body)
 		if !l.addChange(lv, h) {
 			return nil, invalidf("change %d appears twice", i)
 		}

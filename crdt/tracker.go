@@ -85,18 +85,69 @@ type marker struct {
 
 type tracker struct {
 	leaves []*leaf
-	idx    []marker // markers of real LVs, ascending
-	uw     []marker // markers of placeholder items, ascending
-	slack  int      // placeholder items past the end of the base document
+	// Fenwick trees over the leaves' prep, eff and total counts, so
+	// positions are found in O(log leaves); rebuilt when a leaf splits.
+	fwPrep, fwEff, fwTotal []int
+	idx                    []marker // markers of real LVs, ascending
+	uw                     []marker // markers of placeholder items, ascending
+	slack                  int      // placeholder items past the end of the base document
 }
 
 func newTracker() *tracker {
 	lf := &leaf{spans: []tspan{{lv: underwater, n: placeholderLen, ol: -1, or: endLV, state: stInserted}}}
 	lf.recount()
-	return &tracker{
+	t := &tracker{
 		leaves: []*leaf{lf},
 		uw:     []marker{{lv: underwater, n: placeholderLen, leaf: lf}},
 	}
+	t.rebuild()
+	return t
+}
+
+// rebuild recomputes the Fenwick trees from the leaves.
+func (t *tracker) rebuild() {
+	n := len(t.leaves)
+	t.fwPrep = resize(t.fwPrep, n+1)
+	t.fwEff = resize(t.fwEff, n+1)
+	t.fwTotal = resize(t.fwTotal, n+1)
+	for i, lf := range t.leaves {
+		t.fwPrep[i+1], t.fwEff[i+1], t.fwTotal[i+1] = lf.prep, lf.eff, lf.total
+	}
+	for i := 1; i <= n; i++ {
+		if j := i + i&-i; j <= n {
+			t.fwPrep[j] += t.fwPrep[i]
+			t.fwEff[j] += t.fwEff[i]
+			t.fwTotal[j] += t.fwTotal[i]
+		}
+	}
+}
+
+func resize(s []int, n int) []int {
+	if cap(s) >= n {
+		s = s[:n]
+		clear(s)
+		return s
+	}
+	return make([]int, n)
+}
+
+// add records that leaf li's counts changed by the deltas.
+func (t *tracker) add(li, dPrep, dEff, dTotal int) {
+	for i := li + 1; i < len(t.fwPrep); i += i & -i {
+		t.fwPrep[i] += dPrep
+		t.fwEff[i] += dEff
+		t.fwTotal[i] += dTotal
+	}
+}
+
+// before returns the counts of the leaves before leaf li.
+func (t *tracker) before(li int) (prep, eff, total int) {
+	for i := li; i > 0; i -= i & -i {
+		prep += t.fwPrep[i]
+		eff += t.fwEff[i]
+		total += t.fwTotal[i]
+	}
+	return
 }
 
 type tcursor struct{ li, si, off int }
@@ -126,29 +177,31 @@ func (t *tracker) roll(c *tcursor) bool {
 
 // prepLen is the length of the document in the prepare version.
 func (t *tracker) prepLen() int {
-	n := 0
-	for _, lf := range t.leaves {
-		n += lf.prep
-	}
-	return n - t.slack
+	p, _, _ := t.before(len(t.leaves))
+	return p - t.slack
 }
 
 // effLen is the length of the effect version, placeholder included.
 func (t *tracker) effLen() int {
-	n := 0
-	for _, lf := range t.leaves {
-		n += lf.eff
-	}
-	return n
+	_, e, _ := t.before(len(t.leaves))
+	return e
 }
 
 // findPrep returns the cursor at the item with prepare-visible index pos.
 func (t *tracker) findPrep(pos int) tcursor {
-	for li, lf := range t.leaves {
-		if pos >= lf.prep {
-			pos -= lf.prep
-			continue
+	// Fenwick descent to the leaf holding pos.
+	li, step := 0, 1
+	for step*2 < len(t.fwPrep) {
+		step *= 2
+	}
+	for ; step > 0; step /= 2 {
+		if j := li + step; j < len(t.fwPrep) && t.fwPrep[j] <= pos {
+			li = j
+			pos -= t.fwPrep[j]
 		}
+	}
+	if li < len(t.leaves) {
+		lf := t.leaves[li]
 		for si := range lf.spans {
 			s := &lf.spans[si]
 			if s.state != stInserted {
@@ -193,10 +246,7 @@ func (t *tracker) locate(lv int) tcursor {
 
 // rank returns the number of items before c.
 func (t *tracker) rank(c tcursor) int {
-	r := 0
-	for li := 0; li < c.li; li++ {
-		r += t.leaves[li].total
-	}
+	_, _, r := t.before(c.li)
 	lf := t.leaves[c.li]
 	for si := 0; si < c.si && si < len(lf.spans); si++ {
 		r += lf.spans[si].n
@@ -206,10 +256,7 @@ func (t *tracker) rank(c tcursor) int {
 
 // effPos returns the number of items before c visible in the effect version.
 func (t *tracker) effPos(c tcursor) int {
-	r := 0
-	for li := 0; li < c.li; li++ {
-		r += t.leaves[li].eff
-	}
+	_, r, _ := t.before(c.li)
 	lf := t.leaves[c.li]
 	for si := 0; si < c.si && si < len(lf.spans); si++ {
 		r += lf.spans[si].eff()
@@ -221,10 +268,7 @@ func (t *tracker) effPos(c tcursor) int {
 }
 
 func (t *tracker) totalItems() int {
-	n := 0
-	for _, lf := range t.leaves {
-		n += lf.total
-	}
+	_, _, n := t.before(len(t.leaves))
 	return n
 }
 
@@ -305,6 +349,7 @@ func (t *tracker) insertSpan(c tcursor, s tspan) {
 	lf.prep += s.prep()
 	lf.eff += s.eff()
 	lf.total += s.n
+	t.add(c.li, s.prep(), s.eff(), s.n)
 	t.setMarker(marker{lv: s.lv, n: s.n, leaf: lf})
 	t.maybeSplit(c.li)
 }
@@ -326,6 +371,7 @@ func (t *tracker) maybeSplit(li int) {
 	for i := li + 1; i < len(t.leaves); i++ {
 		t.leaves[i].idx = i
 	}
+	t.rebuild()
 	for i := range nl.spans {
 		s := &nl.spans[i]
 		t.setMarker(marker{lv: s.lv, n: s.n, leaf: nl})
@@ -350,11 +396,12 @@ func (t *tracker) mutate(lv, n int, fn func(*tspan)) {
 			s = &lf.spans[si]
 		}
 		k := s.n
-		lf.prep -= s.prep()
-		lf.eff -= s.eff()
+		p0, e0 := s.prep(), s.eff()
 		fn(s)
-		lf.prep += s.prep()
-		lf.eff += s.eff()
+		dp, de := s.prep()-p0, s.eff()-e0
+		lf.prep += dp
+		lf.eff += de
+		t.add(c.li, dp, de, 0)
 		t.maybeSplit(c.li)
 		lv += k
 		n -= k
