@@ -37,6 +37,10 @@ type trackerCache struct {
 // ones build their own.
 const maxCachedChunks = 64
 
+// maxKeptSpans bounds the tracker a branch keeps between merges; a bigger
+// one is dropped at the next critical version.
+const maxKeptSpans = 1 << 14
+
 // chunk is a piece of a graph entry: ops [start, end) whose first op has
 // parents.
 type chunk struct {
@@ -261,7 +265,11 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 		prep = m.one[:]
 		prep[0] = c.end - 1
 		m.frontier = advanceFrontier(m.frontier, c.parents, c.end-1)
-		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 {
+		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 &&
+			(i+1 < len(chunks) || m.cache == nil || t.totalSpans() > maxKeptSpans) {
+			// Critical: drop the tracker. At the end of a merge a small
+			// one is kept instead: the next remote change is likely
+			// concurrent with what follows and can reuse it.
 			t = nil
 		}
 	}

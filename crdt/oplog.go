@@ -242,23 +242,10 @@ func (l *oplog) opIndex(lv int) int {
 	return sort.Search(len(ops), func(i int) bool { return ops[i].end() > lv })
 }
 
-// runText returns the text of ops [i, j) of insert run r.
+// runText returns the text of ops [i, j) of insert run ri.
 func (l *oplog) runText(ri int, i, j int) string {
-	r := &l.ops[ri]
-	end := len(l.content)
-	for k := ri + 1; k < len(l.ops); k++ {
-		if l.ops[k].kind == Insert {
-			end = l.ops[k].cont
-			break
-		}
-	}
-	b := l.content[r.cont:end]
-	if r.ascii {
-		return string(b[i:j])
-	}
-	bi := byteOffset(b, utf8.RuneCount(b), i)
-	bj := bi + byteOffset(b[bi:], utf8.RuneCount(b[bi:]), j-i)
-	return string(b[bi:bj])
+	bs, be := l.runByteRange(ri, i, j)
+	return string(l.content[bs:be])
 }
 
 // runBytes returns the content bytes of insert run ri.
@@ -383,14 +370,36 @@ func equalInts(a, b []int) bool {
 func (l *oplog) runTextStr(ri, i, j int) string { return l.runText(ri, i, j) }
 
 // runByteRange returns the byte range in content of ops [i, j) of insert
-// run ri.
+// run ri. Non-ASCII runs are scanned from whichever end is nearer, so
+// reading the tail of a long run (as merges do while it is being typed)
+// costs what the tail holds.
 func (l *oplog) runByteRange(ri, i, j int) (int, int) {
 	r := &l.ops[ri]
 	if r.ascii {
 		return r.cont + i, r.cont + j
 	}
 	b := l.runBytes(ri)
-	n := utf8.RuneCount(b)
-	bi := byteOffset(b, n, i)
-	return r.cont + bi, r.cont + bi + byteOffset(b[bi:], n-i, j-i)
+	if i <= r.n-j {
+		bi := byteOffset(b, -1, i)
+		return r.cont + bi, r.cont + bi + byteOffset(b[bi:], -1, j-i)
+	}
+	// From the end: step back over r.n-j, then j-i code points.
+	be := len(b)
+	for k := 0; k < r.n-j; k++ {
+		be = runeStart(b, be)
+	}
+	bs := be
+	for k := 0; k < j-i; k++ {
+		bs = runeStart(b, bs)
+	}
+	return r.cont + bs, r.cont + be
+}
+
+// runeStart returns the start of the code point that ends at byte end.
+func runeStart(b []byte, end int) int {
+	end--
+	for end > 0 && !utf8.RuneStart(b[end]) {
+		end--
+	}
+	return end
 }

@@ -585,3 +585,12 @@ func (t *tracker) holds(ranges []lvRange, from int) bool {
 	}
 	return true
 }
+
+// totalSpans counts the spans in the tracker.
+func (t *tracker) totalSpans() int {
+	n := 0
+	for _, lf := range t.leaves {
+		n += len(lf.spans)
+	}
+	return n
+}
