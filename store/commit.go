@@ -10,6 +10,9 @@ import (
 	"github.com/quire-dev/quire/crdt"
 )
 
+// errStaleSnapshot refuses a snapshot built before another was installed.
+var errStaleSnapshot = errors.New("stale snapshot")
+
 // maxGroup bounds how many queued requests one group commit takes.
 const maxGroup = 4096
 
@@ -43,6 +46,7 @@ type install struct {
 	fold       []stored // changes the snapshot covers that are deleted
 	sawArrival uint64   // meta.NextArrival when the compactor read the doc
 	title      string   // textTitle of the snapshot's text
+	gen        uint32   // meta.Gen when the compactor read the doc
 }
 
 // docState is the committer's cache of one document's bookkeeping. Only
@@ -246,6 +250,11 @@ func (c *committer) apply(w *writer, r *request, touched map[crdt.DocID]*docStat
 	case reqSnapshot:
 		if st.deleted {
 			return fmt.Errorf("snapshot %s: %w", r.id, ErrDeleted), nil
+		}
+		if st.meta.Gen != r.install.gen {
+			// Another snapshot was installed since this one was built:
+			// this one may not cover what that one folded.
+			return fmt.Errorf("snapshot %s: built from generation %d, now %d: %w", r.id, r.install.gen, st.meta.Gen, errStaleSnapshot), nil
 		}
 		touched[r.id] = st
 		return nil, c.installSnapshot(w, r.id, st, r.install)

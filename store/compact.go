@@ -57,6 +57,10 @@ func (db *DB) Compact(id crdt.DocID) error {
 }
 
 func (db *DB) compact(id crdt.DocID) error {
+	// One compaction at a time: they are CPU-heavy, and a second one
+	// built from the same generation would be refused anyway.
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
 	var (
 		in   install
 		skip bool
@@ -66,7 +70,7 @@ func (db *DB) compact(id crdt.DocID) error {
 		if err := getJSON(txn, docKey(prefixCatalog, id), &m); err != nil {
 			return err
 		}
-		in.sawArrival = m.NextArrival
+		in.sawArrival, in.gen = m.NextArrival, m.Gen
 		d, st, recs, err := db.readDoc(txn, id, crdt.Author{})
 		if err != nil {
 			return err

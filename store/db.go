@@ -119,6 +119,8 @@ type DB struct {
 	stopped chan struct{} // closed when the committer has exited
 	dirty   chan struct{} // cap 1: wakes the compactor
 
+	compactMu sync.Mutex // serialises compactions
+
 	closeOnce sync.Once
 	closeErr  error
 

@@ -311,3 +311,32 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("LoadDoc: err %v, text equal %v", err, got.Text() == d.Text())
 	}
 }
+
+// TestStaleSnapshotRefused installs a snapshot built from an older
+// generation: it must be refused, or it would undo what the newer
+// snapshot folded.
+func TestStaleSnapshotRefused(t *testing.T) {
+	db := openT(t, Config{Dir: t.TempDir(), KeepRecent: 1})
+	defer db.Close()
+	id := docID(1)
+	d := crdt.New(id, author(1))
+	cs := randomEdits(t, rand.New(rand.NewPCG(6, 6)), d, 20)
+	if err := db.Append(id, cs[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	stale := &install{gen: 0, label: snapshot{Vector: crdt.Vector{}}, record: []byte("stale")}
+	if err := db.Compact(id); err != nil {
+		t.Fatal(err)
+	}
+	err := db.doInternal(&request{kind: reqSnapshot, id: id, install: stale})
+	if !errors.Is(err, errStaleSnapshot) {
+		t.Fatalf("stale install: err = %v, want errStaleSnapshot", err)
+	}
+	if err := db.Append(id, cs[10:]...); err != nil {
+		t.Fatal(err)
+	}
+	got, st, err := db.LoadDoc(id, author(1))
+	if err != nil || got.Text() != d.Text() || st.NeedsRepair() {
+		t.Errorf("LoadDoc: err %v, text equal %v, status %+v", err, got.Text() == d.Text(), st)
+	}
+}
