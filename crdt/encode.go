@@ -35,6 +35,10 @@ const (
 	encVersion = 1
 	// MaxEncodedOps bounds the ops of one decoded encoding.
 	MaxEncodedOps = 1 << 28
+	// maxChangesPerByte bounds how many changes an encoding may describe
+	// per byte of it (a history typed one change per keystroke takes
+	// about a third of a byte per change).
+	maxChangesPerByte = 64
 )
 
 // Encode returns the whole history. Seals the open local change first.
@@ -448,7 +452,14 @@ func parseEncoding(data []byte) (*encoding, error) {
 	for i := range e.ext {
 		copy(e.ext[i][:], dec.bytes(32))
 	}
-	e.nc = dec.count(1)
+	// Change boundaries are run-length encoded, so a history can hold many
+	// more changes than the encoding has bytes; bound the expansion so
+	// what a decoder allocates stays proportional to its input.
+	if nc := dec.uvarint(); nc > maxChangesPerByte*uint64(len(data)) {
+		dec.fail("%d changes in %d bytes", nc, len(data))
+	} else {
+		e.nc = int(nc)
+	}
 	e.authors = decoder{b: dec.bytes(dec.count(1))}
 	e.counts = decoder{b: dec.bytes(dec.count(1))}
 	e.parents = decoder{b: dec.bytes(dec.count(1))}

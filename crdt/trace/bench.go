@@ -138,6 +138,11 @@ func Bench(t *Trace, runs int) Result {
 		return fail(err)
 	}
 	res.StreamEncodedBytes = len(streamEnc)
+	if d, err := crdt.Decode(streamEnc, reader); err != nil {
+		return fail(fmt.Errorf("decode per-txn history: %w", err))
+	} else {
+		res.FinalOK = res.FinalOK && d.Text() == t.EndContent
+	}
 	for range runs {
 		runtime.GC()
 		start := time.Now()

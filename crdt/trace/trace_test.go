@@ -26,6 +26,17 @@ func TestSequentialTraces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Sealed one change per txn, the history must round-trip too.
+			ds, _, err := ReplaySequential(tr, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			streamEnc := ds.Encode()
+			if d2, err := crdt.Decode(streamEnc, Agents(2)[1]); err != nil {
+				t.Fatalf("decode per-txn history: %v", err)
+			} else if d2.Text() != tr.EndContent || d2.Ops() != ds.Ops() {
+				t.Fatalf("decode per-txn history: text or ops differ")
+			}
 			if got := d.Text(); got != tr.EndContent {
 				t.Fatalf("replay: text differs from endContent (len %d, want %d)", len(got), len(tr.EndContent))
 			}
