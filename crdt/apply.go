@@ -301,13 +301,16 @@ func (l *oplog) rollback(m logMark) {
 	if m.aa > 0 {
 		l.aa[m.aa-1] = m.lastAA
 	}
-	for _, c := range l.changes[m.changes:] {
-		k := hashKey(c.hash)
+	for ci := m.changes; ci < l.indexed; ci++ {
+		h := l.changes[ci].hash
+		k := hashKey(h)
 		if i, ok := l.hashIdx[k]; ok && int(i) >= m.changes {
 			delete(l.hashIdx, k)
 		}
-		delete(l.hashOverflow, c.hash)
+		delete(l.hashOverflow, h)
 	}
+	l.indexed = min(l.indexed, m.changes)
+	l.hashed = min(l.hashed, m.changes)
 	l.changes = l.changes[:m.changes]
 	for _, a := range l.agents[m.agents:] {
 		delete(l.agentIdx, a)

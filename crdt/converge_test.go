@@ -187,6 +187,14 @@ func runSessionRand(r *rand.Rand) error {
 		if !bytes.Equal(d2.Encode(), enc) {
 			return fmt.Errorf("replica %d: encode-decode-encode not stable", i)
 		}
+		// Load (hashes computed lazily) must agree with Decode.
+		d3, err := crdt.Load(enc, x.doc.Author())
+		if err != nil {
+			return fmt.Errorf("replica %d load: %w", i, err)
+		}
+		if d3.Text() != x.doc.Text() || !slices.Equal(d3.Heads(), want.Heads()) || !bytes.Equal(d3.Encode(), enc) {
+			return fmt.Errorf("replica %d: Load disagrees with Decode", i)
+		}
 	}
 	return nil
 }

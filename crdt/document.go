@@ -25,7 +25,9 @@ type Doc struct {
 
 // New returns an empty document id whose local edits are made by author.
 func New(id DocID, author Author) *Doc {
-	return &Doc{id: id, log: newOplog(), author: author, me: -1}
+	l := newOplog()
+	l.id = id
+	return &Doc{id: id, log: l, author: author, me: -1}
 }
 
 // ID returns the document id.
@@ -148,7 +150,7 @@ func (d *Doc) buildChange(start, end int) *Change {
 		if ci < 0 || l.changeEnd(ci)-1 != p {
 			panic("crdt: change parent is not the end of a sealed change")
 		}
-		c.Parents = append(c.Parents, l.changes[ci].hash)
+		c.Parents = append(c.Parents, l.hashOf(ci))
 	}
 	sortHashes(c.Parents)
 	var text []byte
@@ -195,7 +197,7 @@ func (d *Doc) sealedHeads() []int {
 func (d *Doc) hashesOf(f []int) []Hash {
 	out := make([]Hash, 0, len(f))
 	for _, lv := range f {
-		out = append(out, d.log.changes[d.log.changeAt(lv)].hash)
+		out = append(out, d.log.hashOf(d.log.changeAt(lv)))
 	}
 	sortHashes(out)
 	return out

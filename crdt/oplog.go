@@ -73,6 +73,9 @@ type oplog struct {
 
 	heads []int  // frontier of the whole log
 	arena []int  // backing store of graph entries' parents
+	// Changes [0, hashed) have their hashes; [0, indexed) are in hashIdx.
+	hashed, indexed int
+	id              DocID // what change hashes cover
 	heap  lvHeap // scratch for graph walks
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
@@ -288,6 +291,7 @@ func hashKey(h Hash) uint64 {
 
 // findChange returns the index of the change with hash h, or -1.
 func (l *oplog) findChange(h Hash) int {
+	l.ensureIndexed()
 	if i, ok := l.hashIdx[hashKey(h)]; ok {
 		if l.changes[i].hash == h {
 			return int(i)
@@ -299,27 +303,73 @@ func (l *oplog) findChange(h Hash) int {
 	return -1
 }
 
-// addChange records a sealed change starting at lv. It reports false, and
-// records nothing, if a change with hash h is already there.
-func (l *oplog) addChange(lv int, h Hash) bool {
-	i := int32(len(l.changes))
-	k := hashKey(h)
-	if j, ok := l.hashIdx[k]; ok {
-		if l.changes[j].hash == h {
-			return false
-		}
-		if _, dup := l.hashOverflow[h]; dup {
-			return false
-		}
-		if l.hashOverflow == nil {
-			l.hashOverflow = map[Hash]int32{}
-		}
-		l.hashOverflow[h] = i
-	} else {
-		l.hashIdx[k] = i
+// hashOf returns the hash of change ci.
+func (l *oplog) hashOf(ci int) Hash {
+	l.ensureHashed()
+	return l.changes[ci].hash
+}
+
+// addChange records a sealed change starting at lv with hash h. The hash
+// index catches up lazily, on the next lookup.
+func (l *oplog) addChange(lv int, h Hash) {
+	if l.hashed == len(l.changes) {
+		l.hashed++
 	}
 	l.changes = append(l.changes, changeRec{lv: lv, hash: h})
-	return true
+}
+
+// addUnhashed records a change whose hash is computed when first needed
+// (documents loaded from this device's own checksummed storage).
+func (l *oplog) addUnhashed(lv int) {
+	l.changes = append(l.changes, changeRec{lv: lv})
+}
+
+// ensureHashed computes the hashes of changes added unhashed. A change's
+// hash covers its parents' hashes, so they are computed in order.
+func (l *oplog) ensureHashed() {
+	if l.hashed == len(l.changes) {
+		return
+	}
+	var buf, body []byte
+	var hashes []Hash
+	var ops []Op
+	for ci := l.hashed; ci < len(l.changes); ci++ {
+		start := l.changes[ci].lv
+		hashes = hashes[:0]
+		for _, p := range l.parentsOf(start) {
+			hashes = append(hashes, l.changes[l.changeAt(p)].hash)
+		}
+		sortHashes(hashes)
+		buf = hashPrefix(buf[:0], l.id)
+		body, ops = l.appendBody(buf, start, l.changeEnd(ci), hashes, ops)
+		buf = body
+		l.changes[ci].hash = hashPrefixed(body)
+	}
+	l.hashed = len(l.changes)
+}
+
+// ensureIndexed adds every change to the hash index.
+func (l *oplog) ensureIndexed() {
+	if l.indexed == len(l.changes) {
+		return
+	}
+	l.ensureHashed()
+	if len(l.hashIdx) == 0 {
+		l.hashIdx = make(map[uint64]int32, len(l.changes))
+	}
+	for ci := l.indexed; ci < len(l.changes); ci++ {
+		h := l.changes[ci].hash
+		k := hashKey(h)
+		if _, ok := l.hashIdx[k]; ok {
+			if l.hashOverflow == nil {
+				l.hashOverflow = map[Hash]int32{}
+			}
+			l.hashOverflow[h] = int32(ci)
+			continue
+		}
+		l.hashIdx[k] = int32(ci)
+	}
+	l.indexed = len(l.changes)
 }
 
 // advanceFrontier returns f advanced by the ops [lv, lv+n), whose first op

@@ -125,7 +125,7 @@ func Bench(t *Trace, runs int) Result {
 	for range runs {
 		runtime.GC()
 		start := time.Now()
-		d, err := crdt.Decode(enc, reader)
+		d, err := crdt.Load(enc, reader)
 		if err != nil {
 			return fail(fmt.Errorf("load: %w", err))
 		}
@@ -160,7 +160,7 @@ func Bench(t *Trace, runs int) Result {
 		res.FinalOK = res.FinalOK && d.Text() == t.EndContent
 	}
 	res.HeapBytes = heapOf(func() any {
-		d, _ := crdt.Decode(enc, reader)
+		d, _ := crdt.Load(enc, reader)
 		return d
 	})
 	res.ReplayMS, res.MergeMS, res.StreamMS, res.LoadMS = median(replay), median(merge), median(stream), median(load)

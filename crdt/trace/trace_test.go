@@ -2,6 +2,7 @@ package trace
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/quire-dev/quire/crdt"
@@ -36,6 +37,13 @@ func TestSequentialTraces(t *testing.T) {
 				t.Fatalf("decode per-txn history: %v", err)
 			} else if d2.Text() != tr.EndContent || d2.Ops() != ds.Ops() {
 				t.Fatalf("decode per-txn history: text or ops differ")
+			}
+			d3, err := crdt.Load(streamEnc, Agents(2)[1])
+			if err != nil {
+				t.Fatalf("load per-txn history: %v", err)
+			}
+			if d3.Text() != tr.EndContent || !slices.Equal(d3.Heads(), ds.Heads()) {
+				t.Fatalf("load per-txn history: text or heads differ")
 			}
 			if got := d.Text(); got != tr.EndContent {
 				t.Fatalf("replay: text differs from endContent (len %d, want %d)", len(got), len(tr.EndContent))
