@@ -71,12 +71,12 @@ type oplog struct {
 	hashIdx      map[uint64]int32
 	hashOverflow map[Hash]int32
 
-	heads []int  // frontier of the whole log
-	arena []int  // backing store of graph entries' parents
+	heads []int // frontier of the whole log
+	arena []int // backing store of graph entries' parents
 	// Changes [0, hashed) have their hashes; [0, indexed) are in hashIdx.
 	hashed, indexed int
-	id              DocID // what change hashes cover
-	heap  lvHeap // scratch for graph walks
+	id              DocID  // what change hashes cover
+	heap            lvHeap // scratch for graph walks
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
