@@ -130,10 +130,18 @@ func (db *DB) readDocUnsafe(txn *badger.Txn, id crdt.DocID, author crdt.Author) 
 	if metaErr != nil && !st.FromSnapshot && len(recs) == 0 && len(st.Damaged) == 0 {
 		return nil, st, nil, fmt.Errorf("load %s: %w", id, ErrNotFound)
 	}
+	// Records the snapshot already covers (by author and sequence number)
+	// are skipped without looking their hashes up, which would make the
+	// CRDT hash the whole history on open.
+	v := d.Vector()
 	var todo []*crdt.Change
 	for _, r := range recs {
-		if !d.Has(r.change.Hash) {
-			todo = append(todo, r.change)
+		c := r.change
+		if v[c.Author] >= c.Seq+uint64(c.Len()) {
+			continue
+		}
+		if !d.Has(c.Hash) {
+			todo = append(todo, c)
 		}
 	}
 	st.Changes = len(todo)
