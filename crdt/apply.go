@@ -50,7 +50,7 @@ func (d *Doc) Apply(cs ...*Change) ([]Edit, error) {
 	// Changes whose parents are here or earlier in cs form a batch that is
 	// merged in one pass; the rest wait.
 	var ready []*Change
-	inBatch := map[Hash]bool{}
+	var inBatch map[Hash]bool // nil for one change: reads of a nil map are fine
 	for _, c := range cs {
 		if d.Has(c.Hash) || inBatch[c.Hash] || d.pending.byHash[c.Hash] != nil {
 			continue
@@ -68,7 +68,12 @@ func (d *Doc) Apply(cs ...*Change) ([]Edit, error) {
 			}
 			continue
 		}
-		inBatch[c.Hash] = true
+		if len(cs) > 1 {
+			if inBatch == nil {
+				inBatch = make(map[Hash]bool, len(cs))
+			}
+			inBatch[c.Hash] = true
+		}
 		ready = append(ready, c)
 	}
 	var edits []Edit
