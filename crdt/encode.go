@@ -229,7 +229,16 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 	var authors, counts, parents []byte
 	var authRun, authLen, cntVal, cntLen, defRun int
 	var refs []uint64
+	// When the order is the log's own (always so for one author), the op
+	// runs and text are the log's: rebuilding them would give the same.
+	inOrder := n == len(l.changes)
+	for i := 0; inOrder && i < n; i++ {
+		inOrder = at(i) == i
+	}
 	runs := newOplog()
+	if inOrder {
+		runs.ops, runs.content = l.ops, l.content
+	}
 	for i := 0; i < n; i++ {
 		ci := at(i)
 		start, end := l.changes[ci].lv, l.changeEnd(ci)
@@ -300,13 +309,14 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 				parents = binary.AppendUvarint(parents, r)
 			}
 		}
-		for s := start; s < end; {
+		for s := start; s < end && !inOrder; {
 			ri := l.opIndex(s)
 			r := &l.ops[ri]
 			i, j := s-r.lv, min(end, r.end())-r.lv
 			switch {
 			case r.kind == Insert:
-				runs.pushOp(Insert, r.pos+i, j-i, false, l.runText(ri, i, j))
+				bs, be := l.runByteRange(ri, i, j)
+				runs.pushOp(Insert, r.pos+i, j-i, false, unsafeString(l.content[bs:be]))
 			case r.rev:
 				runs.pushOp(Delete, r.pos+r.n-j, j-i, true, "")
 			default:
