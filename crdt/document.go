@@ -86,6 +86,12 @@ func (d *Doc) Insert(pos int, text string) error {
 	if pos < 0 || pos > d.text.Len() {
 		return fmt.Errorf("insert at %d in a document of %d: %w", pos, d.text.Len(), ErrPosition)
 	}
+	if len(text) == 1 && text[0] < utf8.RuneSelf {
+		// One typed ASCII character: the common case.
+		d.local(Insert, pos, 1, text)
+		d.text.Insert(pos, text, 1)
+		return nil
+	}
 	if !utf8.ValidString(text) {
 		return fmt.Errorf("insert: %w: text is not UTF-8", ErrInvalid)
 	}
