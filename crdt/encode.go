@@ -98,8 +98,8 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 	less := func(a, b int) bool {
 		return bytes.Compare(l.changes[a].hash[:], l.changes[b].hash[:]) < 0
 	}
-	var ready hashHeap
-	ready.less = less
+	ready := heap[int]{before: less}
+	taken := map[int]bool{} // emitted as a child of the previous change
 	for _, ci := range sel {
 		if in[ci] == 0 {
 			ready.push(ci)
@@ -107,18 +107,24 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 	}
 	out := make([]int, 0, len(sel))
 	prev := -1
-	for len(ready.s) > 0 {
+	for {
+		for ready.len() > 0 && taken[ready.top()] {
+			ready.pop()
+		}
+		if ready.len() == 0 {
+			break
+		}
 		next := -1
 		if prev >= 0 {
 			// The smallest ready child of prev, if any.
 			for _, c := range children[prev] {
-				if in[c] == 0 && !ready.taken(c) && (next < 0 || less(c, next)) {
+				if in[c] == 0 && !taken[c] && (next < 0 || less(c, next)) {
 					next = c
 				}
 			}
 		}
 		if next >= 0 {
-			ready.remove(next)
+			taken[next] = true
 		} else {
 			next = ready.pop()
 		}
@@ -131,74 +137,6 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 		}
 	}
 	return out
-}
-
-// hashHeap is a min-heap of change indexes with lazy removal.
-type hashHeap struct {
-	s       []int
-	less    func(a, b int) bool
-	removed map[int]bool
-}
-
-func (h *hashHeap) taken(c int) bool { return h.removed[c] }
-
-func (h *hashHeap) remove(c int) {
-	if h.removed == nil {
-		h.removed = map[int]bool{}
-	}
-	h.removed[c] = true
-	h.clean()
-}
-
-func (h *hashHeap) clean() {
-	for len(h.s) > 0 && h.removed[h.s[0]] {
-		h.popRaw()
-	}
-}
-
-func (h *hashHeap) push(c int) {
-	h.s = append(h.s, c)
-	i := len(h.s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(h.s[i], h.s[p]) {
-			break
-		}
-		h.s[i], h.s[p] = h.s[p], h.s[i]
-		i = p
-	}
-}
-
-func (h *hashHeap) pop() int {
-	h.clean()
-	c := h.popRaw()
-	h.clean()
-	return c
-}
-
-func (h *hashHeap) popRaw() int {
-	s := h.s
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && h.less(s[l], s[m]) {
-			m = l
-		}
-		if r < n && h.less(s[r], s[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	h.s = s
-	return top
 }
 
 // encodeChanges encodes the changes sel (indexes, ascending; nil: all).

@@ -37,47 +37,7 @@ type lvItem struct {
 	flag uint8
 }
 
-// lvHeap is a max-heap of LVs with flags.
-type lvHeap []lvItem
-
-func (h *lvHeap) push(it lvItem) {
-	*h = append(*h, it)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if s[p].lv >= s[i].lv {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
-}
-
-func (h *lvHeap) pop() lvItem {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && s[l].lv > s[m].lv {
-			m = l
-		}
-		if r < n && s[r].lv > s[m].lv {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
-}
+func lvLater(a, b lvItem) bool { return a.lv > b.lv }
 
 // contains reports whether frontier f has lv in its history.
 func (l *oplog) contains(f []int, lv int) bool {
@@ -89,20 +49,20 @@ func (l *oplog) contains(f []int, lv int) bool {
 			return true
 		}
 	}
-	h := l.heap[:0]
-	defer func() { l.heap = h[:0] }()
+	h := heap[lvItem]{s: l.heapBuf[:0], before: lvLater}
+	defer func() { l.heapBuf = h.s[:0] }()
 	for _, x := range f {
 		if x > lv {
 			h.push(lvItem{lv: x})
 		}
 	}
-	for len(h) > 0 {
+	for h.len() > 0 {
 		x := h.pop().lv
 		e := &l.graph[l.entryAt(x)]
 		if e.shadow <= lv {
 			return true
 		}
-		for len(h) > 0 && h[0].lv >= e.start {
+		for h.len() > 0 && h.top().lv >= e.start {
 			h.pop()
 		}
 		for _, p := range e.parents {
@@ -132,8 +92,8 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 			return nil, []lvRange{{x + 1, y + 1}}
 		}
 	}
-	h := l.heap[:0]
-	defer func() { l.heap = h[:0] }()
+	h := heap[lvItem]{s: l.heapBuf[:0], before: lvLater}
+	defer func() { l.heapBuf = h.s[:0] }()
 	for _, x := range a {
 		h.push(lvItem{x, flagA})
 	}
@@ -149,23 +109,23 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 			onlyB = pushRev(onlyB, start, end)
 		}
 	}
-	for len(h) > 0 {
+	for h.len() > 0 {
 		it := h.pop()
 		lv, flag := it.lv, it.flag
 		if flag == flagShared {
 			shared--
 		}
-		for len(h) > 0 && h[0].lv == lv {
-			if h[0].flag != flag {
+		for h.len() > 0 && h.top().lv == lv {
+			if h.top().flag != flag {
 				flag = flagShared
 			}
-			if h[0].flag == flagShared {
+			if h.top().flag == flagShared {
 				shared--
 			}
 			h.pop()
 		}
 		e := &l.graph[l.entryAt(lv)]
-		for len(h) > 0 && h[0].lv >= e.start {
+		for h.len() > 0 && h.top().lv >= e.start {
 			top := h.pop()
 			if top.flag != flag {
 				mark(top.lv+1, lv+1, flag)
@@ -183,7 +143,7 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 				shared++
 			}
 		}
-		if len(h) == shared {
+		if h.len() == shared {
 			break
 		}
 	}
@@ -201,15 +161,16 @@ type timePoint struct {
 	flag   uint8
 }
 
-func tpLess(a, b *timePoint) bool {
+// tpLater orders findConflicting's queue: the highest LV first and, at the
+// same LV, the bigger version.
+func tpLater(a, b timePoint) bool {
 	if a.last != b.last {
-		return a.last < b.last
+		return a.last > b.last
 	}
-	// At the same LV, the bigger version comes out first.
-	return len(a.merged) < len(b.merged)
+	return len(a.merged) > len(b.merged)
 }
 
-func tpEqual(a, b *timePoint) bool {
+func tpEqual(a, b timePoint) bool {
 	return a.last == b.last && equalInts(a.merged, b.merged)
 }
 
@@ -220,53 +181,12 @@ func tpFrom(f []int, flag uint8) timePoint {
 	return timePoint{last: f[len(f)-1], merged: f[:len(f)-1], flag: flag}
 }
 
-type tpHeap []timePoint
-
-func (h *tpHeap) push(t timePoint) {
-	*h = append(*h, t)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !tpLess(&s[p], &s[i]) {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
-}
-
-func (h *tpHeap) pop() timePoint {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && tpLess(&s[m], &s[l]) {
-			m = l
-		}
-		if r < n && tpLess(&s[m], &s[r]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
-}
-
 // findConflicting walks back from versions a and b until their histories
 // meet in a single version, the common version. Every op it passes is a
 // descendant of that version. It returns the common version, the ops only
 // in b's history (the new ops, ascending) and the rest (ascending).
 func (l *oplog) findConflicting(a, b []int) (common []int, conflict, onlyB []lvRange) {
-	var h tpHeap
+	h := heap[timePoint]{before: tpLater}
 	h.push(tpFrom(a, flagA))
 	h.push(tpFrom(b, flagB))
 	visit := func(start, end int, flag uint8) {
@@ -283,13 +203,13 @@ func (l *oplog) findConflicting(a, b []int) (common []int, conflict, onlyB []lvR
 			common = nil
 			break
 		}
-		for len(h) > 0 && tpEqual(&h[0], &tp) {
-			if h[0].flag != flag {
+		for h.len() > 0 && tpEqual(h.top(), tp) {
+			if h.top().flag != flag {
 				flag = flagShared
 			}
 			h.pop()
 		}
-		if len(h) == 0 {
+		if h.len() == 0 {
 			common = append(append([]int(nil), tp.merged...), t)
 			break
 		}
@@ -298,7 +218,7 @@ func (l *oplog) findConflicting(a, b []int) (common []int, conflict, onlyB []lvR
 		}
 		e := &l.graph[l.entryAt(t)]
 		end := t + 1
-		for len(h) > 0 && h[0].last >= e.start {
+		for h.len() > 0 && h.top().last >= e.start {
 			next := h.pop()
 			if next.last+1 < end {
 				visit(next.last+1, end, flag)

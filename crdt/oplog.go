@@ -75,8 +75,8 @@ type oplog struct {
 	arena []int // backing store of graph entries' parents
 	// Changes [0, hashed) have their hashes; [0, indexed) are in hashIdx.
 	hashed, indexed int
-	id              DocID  // what change hashes cover
-	heap            lvHeap // scratch for graph walks
+	id              DocID    // what change hashes cover
+	heapBuf         []lvItem // scratch for graph walks
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int

@@ -1,0 +1,52 @@
+package crdt
+
+// heap is a binary heap ordered by before: the item for which before is
+// true against every other comes out first. The graph walks and the
+// canonical encoding order share it.
+type heap[T any] struct {
+	s      []T
+	before func(a, b T) bool
+}
+
+func (h *heap[T]) len() int { return len(h.s) }
+
+// top returns the first item without removing it.
+func (h *heap[T]) top() T { return h.s[0] }
+
+func (h *heap[T]) push(x T) {
+	h.s = append(h.s, x)
+	i := len(h.s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.before(h.s[i], h.s[p]) {
+			break
+		}
+		h.s[i], h.s[p] = h.s[p], h.s[i]
+		i = p
+	}
+}
+
+func (h *heap[T]) pop() T {
+	s := h.s
+	first := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.before(s[l], s[m]) {
+			m = l
+		}
+		if r < n && h.before(s[r], s[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	h.s = s
+	return first
+}
