@@ -307,7 +307,7 @@ func (l *oplog) rollback(m logMark) {
 		l.aa[m.aa-1] = m.lastAA
 	}
 	for ci := m.changes; ci < l.indexed; ci++ {
-		h := l.changes[ci].hash
+		h := l.hashes[ci]
 		k := hashKey(h)
 		if i, ok := l.hashIdx[k]; ok && int(i) >= m.changes {
 			delete(l.hashIdx, k)
@@ -315,7 +315,7 @@ func (l *oplog) rollback(m logMark) {
 		delete(l.hashOverflow, h)
 	}
 	l.indexed = min(l.indexed, m.changes)
-	l.hashed = min(l.hashed, m.changes)
+	l.hashes = l.hashes[:min(len(l.hashes), m.changes)]
 	l.changes = l.changes[:m.changes]
 	for _, a := range l.agents[m.agents:] {
 		delete(l.agentIdx, a)

@@ -195,6 +195,14 @@ func runSessionRand(r *rand.Rand) error {
 		if d3.Text() != x.doc.Text() || !slices.Equal(d3.Heads(), want.Heads()) || !bytes.Equal(d3.Encode(), enc) {
 			return fmt.Errorf("replica %d: Load disagrees with Decode", i)
 		}
+		// And keep working the same: a local edit seals to the same change.
+		d4, _ := crdt.Load(enc, x.doc.Author())
+		d2.Insert(0, "z")
+		d4.Insert(0, "z")
+		c2, c4 := d2.Seal(), d4.Seal()
+		if len(c2) != 1 || len(c4) != 1 || c2[0].Hash != c4[0].Hash {
+			return fmt.Errorf("replica %d: a change sealed after Load differs from one after Decode", i)
+		}
 	}
 	return nil
 }

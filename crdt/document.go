@@ -259,7 +259,7 @@ func (d *Doc) ChangesSince(v Vector) []*Change {
 	l := d.log
 	var out []*Change
 	for ci := range l.changes {
-		start, end := l.changes[ci].lv, l.changeEnd(ci)
+		start, end := l.changes[ci], l.changeEnd(ci)
 		agent, seq := l.agentAt(start)
 		if v[l.agents[agent]] >= seq+uint64(end-start) {
 			continue

@@ -55,7 +55,7 @@ func (d *Doc) EncodeSince(v Vector) []byte {
 	l := d.log
 	var sel []int
 	for ci := range l.changes {
-		start, end := l.changes[ci].lv, l.changeEnd(ci)
+		start, end := l.changes[ci], l.changeEnd(ci)
 		agent, seq := l.agentAt(start)
 		if v[l.agents[agent]] < seq+uint64(end-start) {
 			sel = append(sel, ci)
@@ -86,7 +86,7 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 		inSel[ci] = true
 	}
 	for _, ci := range sel {
-		for _, p := range l.parentsOf(l.changes[ci].lv) {
+		for _, p := range l.parentsOf(l.changes[ci]) {
 			pc := l.changeAt(p)
 			if inSel[pc] {
 				in[ci]++
@@ -96,7 +96,7 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 	}
 	l.ensureHashed()
 	less := func(a, b int) bool {
-		return bytes.Compare(l.changes[a].hash[:], l.changes[b].hash[:]) < 0
+		return bytes.Compare(l.hashes[a][:], l.hashes[b][:]) < 0
 	}
 	ready := heap[int]{before: less}
 	taken := map[int]bool{} // emitted as a child of the previous change
@@ -179,7 +179,7 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 	}
 	for i := 0; i < n; i++ {
 		ci := at(i)
-		start, end := l.changes[ci].lv, l.changeEnd(ci)
+		start, end := l.changes[ci], l.changeEnd(ci)
 		agent, seq := l.agentAt(start)
 		ea, ok := agentOf[agent]
 		if !ok {
@@ -717,7 +717,7 @@ func decodeDoc(data []byte, author Author, trusted bool) (*Doc, error) {
 	var st colState
 	var parents []int
 	var hashes []Hash
-	l.changes = make([]changeRec, 0, e.nc)
+	l.changes = make([]int, 0, e.nc)
 	var body []byte
 	var ops []Op
 	lv := 0
@@ -740,7 +740,7 @@ func decodeDoc(data []byte, author Author, trusted bool) (*Doc, error) {
 				// starts, less one (change i starts at lv).
 				end := lv
 				if j := i - r + 1; j < i {
-					end = l.changes[j].lv
+					end = l.changes[j]
 				}
 				parents = append(parents, end-1)
 			}
@@ -764,7 +764,7 @@ func decodeDoc(data []byte, author Author, trusted bool) (*Doc, error) {
 		} else {
 			hashes = hashes[:0]
 			for _, p := range parents {
-				hashes = append(hashes, l.changes[l.changeAt(p)].hash)
+				hashes = append(hashes, l.hashes[l.changeAt(p)])
 			}
 			sortHashes(hashes)
 			body, ops = l.appendBody(hashPrefix(body[:0], e.id), lv, lv+cnt, hashes, ops)

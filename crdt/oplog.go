@@ -47,12 +47,6 @@ type seqRun struct {
 	n   int
 }
 
-// changeRec is a sealed change: LVs [lv, next change's lv).
-type changeRec struct {
-	lv   int
-	hash Hash
-}
-
 type oplog struct {
 	agents   []Author
 	agentIdx map[Author]int
@@ -65,18 +59,21 @@ type oplog struct {
 	// content is all inserted text in LV order.
 	content []byte
 
-	changes []changeRec
+	// changes holds the first LV of every sealed change (change i is LVs
+	// [changes[i], changes[i+1])); hashes holds the hashes of a prefix of
+	// them (all, except after Load until one is needed).
+	changes []int
+	hashes  []Hash
 	// hashIdx maps the first 8 bytes of a change hash to its index in
 	// changes; full hashes that collide on the prefix live in hashOverflow.
 	hashIdx      map[uint64]int32
 	hashOverflow map[Hash]int32
 
-	heads []int // frontier of the whole log
-	arena []int // backing store of graph entries' parents
-	// Changes [0, hashed) have their hashes; [0, indexed) are in hashIdx.
-	hashed, indexed int
-	id              DocID    // what change hashes cover
-	heapBuf         []lvItem // scratch for graph walks
+	heads   []int    // frontier of the whole log
+	arena   []int    // backing store of graph entries' parents
+	indexed int      // changes [0, indexed) are in hashIdx
+	id      DocID    // what change hashes cover
+	heapBuf []lvItem // scratch for graph walks
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
@@ -267,16 +264,16 @@ func (l *oplog) runBytes(ri int) []byte {
 // changeAt returns the index of the sealed change containing lv.
 func (l *oplog) changeAt(lv int) int {
 	c := l.changes
-	if k := len(c) - 1; k >= 0 && c[k].lv <= lv {
+	if k := len(c) - 1; k >= 0 && c[k] <= lv {
 		return k
 	}
-	return sort.Search(len(c), func(i int) bool { return c[i].lv > lv }) - 1
+	return sort.Search(len(c), func(i int) bool { return c[i] > lv }) - 1
 }
 
 // changeEnd returns the end LV of change i.
 func (l *oplog) changeEnd(i int) int {
 	if i+1 < len(l.changes) {
-		return l.changes[i+1].lv
+		return l.changes[i+1]
 	}
 	if l.open >= 0 {
 		return l.open
@@ -293,7 +290,7 @@ func hashKey(h Hash) uint64 {
 func (l *oplog) findChange(h Hash) int {
 	l.ensureIndexed()
 	if i, ok := l.hashIdx[hashKey(h)]; ok {
-		if l.changes[i].hash == h {
+		if l.hashes[i] == h {
 			return int(i)
 		}
 		if j, ok := l.hashOverflow[h]; ok {
@@ -306,46 +303,48 @@ func (l *oplog) findChange(h Hash) int {
 // hashOf returns the hash of change ci.
 func (l *oplog) hashOf(ci int) Hash {
 	l.ensureHashed()
-	return l.changes[ci].hash
+	return l.hashes[ci]
 }
 
 // addChange records a sealed change starting at lv with hash h. The hash
 // index catches up lazily, on the next lookup.
 func (l *oplog) addChange(lv int, h Hash) {
-	if l.hashed == len(l.changes) {
-		l.hashed++
+	if len(l.hashes) != len(l.changes) {
+		// Callers look parents up (or build the change's parents) first,
+		// which hashes everything before.
+		panic("crdt: a hashed change added before earlier ones were hashed")
 	}
-	l.changes = append(l.changes, changeRec{lv: lv, hash: h})
+	l.changes = append(l.changes, lv)
+	l.hashes = append(l.hashes, h)
 }
 
 // addUnhashed records a change whose hash is computed when first needed
 // (documents loaded from this device's own checksummed storage).
 func (l *oplog) addUnhashed(lv int) {
-	l.changes = append(l.changes, changeRec{lv: lv})
+	l.changes = append(l.changes, lv)
 }
 
 // ensureHashed computes the hashes of changes added unhashed. A change's
 // hash covers its parents' hashes, so they are computed in order.
 func (l *oplog) ensureHashed() {
-	if l.hashed == len(l.changes) {
+	if len(l.hashes) == len(l.changes) {
 		return
 	}
 	var buf, body []byte
 	var hashes []Hash
 	var ops []Op
-	for ci := l.hashed; ci < len(l.changes); ci++ {
-		start := l.changes[ci].lv
+	for ci := len(l.hashes); ci < len(l.changes); ci++ {
+		start := l.changes[ci]
 		hashes = hashes[:0]
 		for _, p := range l.parentsOf(start) {
-			hashes = append(hashes, l.changes[l.changeAt(p)].hash)
+			hashes = append(hashes, l.hashes[l.changeAt(p)])
 		}
 		sortHashes(hashes)
 		buf = hashPrefix(buf[:0], l.id)
 		body, ops = l.appendBody(buf, start, l.changeEnd(ci), hashes, ops)
 		buf = body
-		l.changes[ci].hash = hashPrefixed(body)
+		l.hashes = append(l.hashes, hashPrefixed(body))
 	}
-	l.hashed = len(l.changes)
 }
 
 // ensureIndexed adds every change to the hash index.
@@ -358,7 +357,7 @@ func (l *oplog) ensureIndexed() {
 		l.hashIdx = make(map[uint64]int32, len(l.changes))
 	}
 	for ci := l.indexed; ci < len(l.changes); ci++ {
-		h := l.changes[ci].hash
+		h := l.hashes[ci]
 		k := hashKey(h)
 		if _, ok := l.hashIdx[k]; ok {
 			if l.hashOverflow == nil {
