@@ -20,7 +20,7 @@ import (
 )
 
 var (
-	crashRounds = flag.Int("crash.rounds", 50, "rounds of TestCrash (15 under -race; a longer mode: -crash.rounds=1000)")
+	crashRounds = flag.Int("crash.rounds", 50, "rounds of TestCrash (a longer mode: -crash.rounds=1000)")
 	crashSeed   = flag.Uint64("crash.seed", 0, "seed of TestCrash; 0 picks one from the clock")
 )
 
@@ -152,9 +152,6 @@ func TestCrash(t *testing.T) {
 		before[i] = crdt.New(docID(byte(i+1)), crashAuthor(i))
 	}
 	rounds := *crashRounds
-	if raceEnabled && !flagSet("crash.rounds") {
-		rounds = 15
-	}
 	for round := range rounds {
 		mode := crashRound(t, dir, seed, round, rng, before)
 		kills[mode]++
@@ -292,10 +289,4 @@ func crashCheck(t *testing.T, db *DB, seed uint64, round, i int, before *crdt.Do
 			return
 		}
 	}
-}
-
-func flagSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
