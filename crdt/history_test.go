@@ -1,0 +1,124 @@
+package crdt_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/quire-dev/quire/crdt"
+)
+
+// applyEdits applies edits to s (code point positions).
+func applyEdits(s string, edits []crdt.Edit) string {
+	r := []rune(s)
+	for _, e := range edits {
+		r = append(r[:e.Pos], append([]rune(e.Text), r[e.Pos+e.Del:]...)...)
+	}
+	return string(r)
+}
+
+// TestTextAtAndDiff records the text and heads after every seal of a
+// concurrent session, then checks TextAt reproduces each and Diff turns
+// each past text into every later one.
+func TestTextAtAndDiff(t *testing.T) {
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		a := crdt.New(crdt.DocID{'h'}, crdt.Author{1})
+		b := crdt.New(crdt.DocID{'h'}, crdt.Author{2})
+		type point struct {
+			heads []crdt.Hash
+			text  string
+		}
+		var points []point
+		for step := range 30 {
+			d, other := a, b
+			if r.IntN(2) == 0 {
+				d, other = b, a
+			}
+			if d.Len() > 0 && r.IntN(3) == 0 {
+				pos := r.IntN(d.Len())
+				d.Delete(pos, 1+r.IntN(min(3, d.Len()-pos)))
+			} else {
+				d.Insert(r.IntN(d.Len()+1), strings.Repeat(string(rune('a'+step%26)), 1+r.IntN(3)))
+			}
+			cs := d.Seal()
+			if r.IntN(2) == 0 {
+				if _, err := other.Apply(cs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			points = append(points, point{d.Heads(), d.Text()})
+		}
+		// Bring a up to date so it holds every version recorded.
+		if _, err := a.Apply(b.ChangesSince(a.Vector())...); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range points {
+			got, err := a.TextAt(p.heads)
+			if err != nil {
+				t.Fatalf("seed %d point %d: TextAt: %v", seed, i, err)
+			}
+			if got != p.text {
+				t.Fatalf("seed %d point %d: TextAt = %q, want %q", seed, i, got, p.text)
+			}
+		}
+		for i, p := range points {
+			for _, q := range points[i:] {
+				edits, err := a.Diff(p.heads, q.heads)
+				if err != nil {
+					t.Fatalf("seed %d: Diff: %v", seed, err)
+				}
+				merged := append(append([]crdt.Hash(nil), p.heads...), q.heads...)
+				want, err := a.TextAt(merged)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := applyEdits(p.text, edits); got != want {
+					t.Fatalf("seed %d: Diff from point %d: got %q, want %q", seed, i, got, want)
+				}
+			}
+		}
+		if _, err := a.TextAt([]crdt.Hash{{9}}); !errors.Is(err, crdt.ErrUnknownVersion) {
+			t.Fatalf("TextAt of an unknown version: %v, want ErrUnknownVersion", err)
+		}
+	}
+}
+
+// TestDeltaSync exchanges only what each side lacks (EncodeSince and
+// ApplyEncoded), in both directions, after concurrent edits.
+func TestDeltaSync(t *testing.T) {
+	a := crdt.New(crdt.DocID{'d'}, crdt.Author{1})
+	b := crdt.New(crdt.DocID{'d'}, crdt.Author{2})
+	a.Insert(0, strings.Repeat("shared base text. ", 300))
+	if _, err := b.ApplyEncoded(a.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	a.Insert(0, "A: ")
+	a.Delete(10, 3)
+	b.Insert(160, " (b)")
+	b.Delete(0, 2)
+	va, vb := a.Vector(), b.Vector()
+	da, db := a.EncodeSince(vb), b.EncodeSince(va)
+	// The delta names the base by hash instead of carrying it.
+	if len(da) >= len(a.Encode())/4 {
+		t.Errorf("delta is %d bytes, the whole history %d", len(da), len(a.Encode()))
+	}
+	if _, err := b.ApplyEncoded(da); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ApplyEncoded(db); err != nil {
+		t.Fatal(err)
+	}
+	if a.Text() != b.Text() {
+		t.Fatalf("texts differ: %q / %q", a.Text(), b.Text())
+	}
+	if got := a.ChangesSince(b.Vector()); len(got) != 0 {
+		t.Fatalf("a still has %d changes b lacks", len(got))
+	}
+	// A delta for another document is refused.
+	c := crdt.New(crdt.DocID{'x'}, crdt.Author{3})
+	if _, err := c.ApplyEncoded(da); !errors.Is(err, crdt.ErrInvalid) {
+		t.Fatalf("delta for another document: %v, want ErrInvalid", err)
+	}
+}
