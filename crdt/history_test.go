@@ -90,7 +90,13 @@ func TestTextAtAndDiff(t *testing.T) {
 func TestDeltaSync(t *testing.T) {
 	a := crdt.New(crdt.DocID{'d'}, crdt.Author{1})
 	b := crdt.New(crdt.DocID{'d'}, crdt.Author{2})
-	a.Insert(0, strings.Repeat("shared base text. ", 300))
+	// A base that does not compress away, so the delta's saving shows.
+	r := rand.New(rand.NewPCG(1, 1))
+	var base strings.Builder
+	for range 5000 {
+		base.WriteRune(rune('a' + r.IntN(26)))
+	}
+	a.Insert(0, base.String())
 	if _, err := b.ApplyEncoded(a.Encode()); err != nil {
 		t.Fatal(err)
 	}
