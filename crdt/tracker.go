@@ -62,6 +62,7 @@ type leaf struct {
 	spans      []tspan
 	prep, eff  int
 	total, idx int
+	id         int32
 }
 
 func (lf *leaf) recount() {
@@ -74,17 +75,22 @@ func (lf *leaf) recount() {
 	}
 }
 
-// marker records where the items of an insert op live (leaf) or which items
-// a delete op deleted (target, in op order reversed when rev).
+// marker records where the items of an insert op live (the leaf with id
+// lid) or, with lid == noLeaf, which items a delete op deleted (target, in
+// op order reversed when rev). Markers hold no pointers, so the sorted
+// marker slices move with plain memmove and cost the GC nothing to scan.
 type marker struct {
 	lv, n  int
-	leaf   *leaf
 	target int
+	lid    int32
 	rev    bool
 }
 
+const noLeaf = -1
+
 type tracker struct {
 	leaves []*leaf
+	byID   []*leaf // leaves by id, for markers
 	// Fenwick trees over the leaves' prep, eff and total counts, so
 	// positions are found in O(log leaves); rebuilt when a leaf splits.
 	fwPrep, fwEff, fwTotal []int
@@ -98,7 +104,8 @@ func newTracker() *tracker {
 	lf.recount()
 	t := &tracker{
 		leaves: []*leaf{lf},
-		uw:     []marker{{lv: underwater, n: placeholderLen, leaf: lf}},
+		byID:   []*leaf{lf},
+		uw:     []marker{{lv: underwater, n: placeholderLen, lid: 0}},
 	}
 	t.rebuild()
 	return t
@@ -231,10 +238,10 @@ func findMarker(ms []marker, lv int) int {
 func (t *tracker) locate(lv int) tcursor {
 	ms := *t.markers(lv)
 	i := findMarker(ms, lv)
-	if i == len(ms) || ms[i].lv > lv || ms[i].leaf == nil {
+	if i == len(ms) || ms[i].lv > lv || ms[i].lid == noLeaf {
 		panic("crdt: tracker has no item for LV")
 	}
-	lf := ms[i].leaf
+	lf := t.byID[ms[i].lid]
 	for si := range lf.spans {
 		s := &lf.spans[si]
 		if s.lv <= lv && lv < s.lv+s.n {
@@ -295,7 +302,7 @@ func (t *tracker) setMarker(m marker) {
 	end := m.lv + m.n
 	i := findMarker(s, m.lv)
 	if i == len(s) {
-		if k := len(s) - 1; k >= 0 && m.leaf != nil && s[k].leaf == m.leaf && s[k].lv+s[k].n == m.lv {
+		if k := len(s) - 1; k >= 0 && m.lid != noLeaf && s[k].lid == m.lid && s[k].lv+s[k].n == m.lv {
 			s[k].n += m.n
 			return
 		}
@@ -311,7 +318,7 @@ func (t *tracker) setMarker(m marker) {
 	if s[i].lv < m.lv {
 		left := s[i]
 		left.n = m.lv - left.lv
-		if left.leaf == nil && left.rev {
+		if left.lid == noLeaf && left.rev {
 			left.target += s[i].n - left.n
 		}
 		repl[k] = left
@@ -324,7 +331,7 @@ func (t *tracker) setMarker(m marker) {
 		cut := end - right.lv
 		right.lv = end
 		right.n -= cut
-		if right.leaf == nil && !right.rev {
+		if right.lid == noLeaf && !right.rev {
 			right.target += cut
 		}
 		repl[k] = right
@@ -350,7 +357,7 @@ func (t *tracker) insertSpan(c tcursor, s tspan) {
 	lf.eff += s.eff()
 	lf.total += s.n
 	t.add(c.li, s.prep(), s.eff(), s.n)
-	t.setMarker(marker{lv: s.lv, n: s.n, leaf: lf})
+	t.setMarker(marker{lv: s.lv, n: s.n, lid: lf.id})
 	t.maybeSplit(c.li)
 }
 
@@ -362,7 +369,8 @@ func (t *tracker) maybeSplit(li int) {
 		return
 	}
 	half := len(lf.spans) / 2
-	nl := &leaf{spans: append(make([]tspan, 0, leafMax+8), lf.spans[half:]...)}
+	nl := &leaf{spans: append(make([]tspan, 0, leafMax+8), lf.spans[half:]...), id: int32(len(t.byID))}
+	t.byID = append(t.byID, nl)
 	lf.spans = lf.spans[:half:half]
 	lf.spans = append(make([]tspan, 0, leafMax+8), lf.spans...)
 	lf.recount()
@@ -374,7 +382,7 @@ func (t *tracker) maybeSplit(li int) {
 	t.rebuild()
 	for i := range nl.spans {
 		s := &nl.spans[i]
-		t.setMarker(marker{lv: s.lv, n: s.n, leaf: nl})
+		t.setMarker(marker{lv: s.lv, n: s.n, lid: nl.id})
 	}
 }
 
@@ -431,7 +439,7 @@ func (t *tracker) shift(lv, n int, dir int32) {
 	}
 	for _, p := range pieces {
 		m := p.m
-		if m.leaf != nil {
+		if m.lid != noLeaf {
 			t.mutate(p.x, p.y-p.x, func(s *tspan) {
 				if dir < 0 {
 					s.state = stNotYet
@@ -566,7 +574,7 @@ func (t *tracker) applyDelete(lv, pos, n int, rev bool) (k, effPos int, deleted 
 		s.state++
 		s.everDel = true
 	})
-	t.setMarker(marker{lv: lv, n: k, target: target, rev: rev})
+	t.setMarker(marker{lv: lv, n: k, target: target, lid: noLeaf, rev: rev})
 	return k, effPos, deleted
 }
 
