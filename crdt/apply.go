@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -83,7 +84,7 @@ func (d *Doc) Apply(cs ...*Change) ([]Edit, error) {
 		errs = append(errs, errs2...)
 		ready = d.releasePending()
 	}
-	return edits, errJoin(errs)
+	return edits, errors.Join(errs...)
 }
 
 const (

@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -276,7 +275,7 @@ func (d *Doc) TextAt(heads []Hash) (string, error) {
 		return "", err
 	}
 	var r rope
-	if _, err := d.checkout(&r, nil, 0, f); err != nil {
+	if _, err := d.checkout(&r, nil, f); err != nil {
 		return "", err
 	}
 	return r.String(), nil
@@ -294,7 +293,7 @@ func (d *Doc) Diff(from, to []Hash) ([]Edit, error) {
 		return nil, err
 	}
 	var r rope
-	f, err = d.checkout(&r, nil, 0, f)
+	f, err = d.checkout(&r, nil, f)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +308,7 @@ func (d *Doc) Diff(from, to []Hash) ([]Edit, error) {
 
 // checkout brings the branch (r, at version from) to target and returns
 // the new version.
-func (d *Doc) checkout(r *rope, from []int, _ int, target []int) ([]int, error) {
+func (d *Doc) checkout(r *rope, from []int, target []int) ([]int, error) {
 	_, newSpans := d.log.diff(from, target)
 	m := merger{l: d.log, frontier: append([]int(nil), from...), docLen: r.Len(), collect: true}
 	if err := m.merge(target, newSpans); err != nil {
@@ -335,6 +334,3 @@ func mergeInts(a, b []int) []int {
 	sortInts(out)
 	return out
 }
-
-// errJoin collects per-change errors of a batch.
-func errJoin(errs []error) error { return errors.Join(errs...) }

@@ -639,7 +639,7 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 			switch {
 			case r.kind == Insert:
 				op.Pos = r.pos + a
-				op.Text = runs.runTextStr(ri, a, z)
+				op.Text = runs.runText(ri, a, z)
 			case r.rev:
 				op.Pos = r.pos + r.n - z
 				op.Rev = true

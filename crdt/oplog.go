@@ -414,10 +414,6 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// runTextStr is runText for logs whose content is not appended to any more
-// (decoding): it returns a string sharing no memory with later appends.
-func (l *oplog) runTextStr(ri, i, j int) string { return l.runText(ri, i, j) }
-
 // runByteRange returns the byte range in content of ops [i, j) of insert
 // run ri. Non-ASCII runs are scanned from whichever end is nearer, so
 // reading the tail of a long run (as merges do while it is being typed)
