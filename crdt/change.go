@@ -329,22 +329,14 @@ func (l *oplog) appendBodyText(b []byte, start, end int, parents []Hash, ops []O
 	for ri, s := l.opIndex(start), start; s < end; ri++ {
 		r := &l.ops[ri]
 		i, j := s-r.lv, min(end, r.end())-r.lv
-		op := Op{Kind: r.kind, Len: j - i}
-		switch {
-		case r.kind == Insert:
-			op.Pos = r.pos + i
+		if r.kind == Insert {
 			bs, be := l.runByteRange(ri, i, j)
 			if tStart < 0 {
 				tStart = bs
 			}
 			tEnd = be
-		case r.rev:
-			op.Pos = r.pos + r.n - j
-			op.Rev = true
-		default:
-			op.Pos = r.pos
 		}
-		ops = appendOp(ops, op)
+		ops = appendOp(ops, r.piece(i, j))
 		s += j - i
 	}
 	var text []byte

@@ -251,15 +251,13 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 			ri := l.opIndex(s)
 			r := &l.ops[ri]
 			i, j := s-r.lv, min(end, r.end())-r.lv
-			switch {
-			case r.kind == Insert:
+			op := r.piece(i, j)
+			var text string
+			if r.kind == Insert {
 				bs, be := l.runByteRange(ri, i, j)
-				runs.pushOp(Insert, r.pos+i, j-i, false, unsafeString(l.content[bs:be]))
-			case r.rev:
-				runs.pushOp(Delete, r.pos+r.n-j, j-i, true, "")
-			default:
-				runs.pushOp(Delete, r.pos, j-i, false, "")
+				text = unsafeString(l.content[bs:be])
 			}
+			runs.pushOp(op.Kind, op.Pos, op.Len, op.Rev, text)
 			s += j - i
 		}
 	}
@@ -635,16 +633,9 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 			ri := runs.opIndex(s)
 			r := &runs.ops[ri]
 			a, z := s-r.lv, min(end, r.end())-r.lv
-			op := Op{Kind: r.kind, Len: z - a}
-			switch {
-			case r.kind == Insert:
-				op.Pos = r.pos + a
+			op := r.piece(a, z)
+			if r.kind == Insert {
 				op.Text = runs.runText(ri, a, z)
-			case r.rev:
-				op.Pos = r.pos + r.n - z
-				op.Rev = true
-			default:
-				op.Pos = r.pos
 			}
 			c.Ops = appendOp(c.Ops, op)
 			s += z - a

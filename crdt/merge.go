@@ -163,18 +163,14 @@ func (m *merger) applyDirect(start, end int) error {
 		r := &l.ops[ri]
 		i, j := start-r.lv, min(end, r.end())-r.lv
 		n := j - i
+		pos := r.piecePos(i, j)
 		if r.kind == Insert {
-			pos := r.pos + i
 			if pos > m.docLen {
 				return invalidf("op %d inserts at %d in a document of %d", start, pos, m.docLen)
 			}
 			m.insert(ri, i, j, pos)
 			m.docLen += n
 		} else {
-			pos := r.pos
-			if r.rev {
-				pos = r.pos + r.n - j
-			}
 			if pos+n > m.docLen {
 				return invalidf("op %d deletes %d at %d in a document of %d", start, n, pos, m.docLen)
 			}
@@ -290,8 +286,8 @@ func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
 		r := &l.ops[ri]
 		i, j := start-r.lv, min(end, r.end())-r.lv
 		n := j - i
+		pos := r.piecePos(i, j)
 		if r.kind == Insert {
-			pos := r.pos + i
 			if pos > t.prepLen() {
 				return invalidf("op %d inserts at %d in a document of %d", start, pos, t.prepLen())
 			}
@@ -301,10 +297,6 @@ func (m *merger) applyTracked(t *tracker, start, end int, emit bool) error {
 				m.docLen += n
 			}
 		} else {
-			pos := r.pos
-			if r.rev {
-				pos = r.pos + r.n - j
-			}
 			if pos+n > t.prepLen() {
 				return invalidf("op %d deletes %d at %d in a document of %d", start, n, pos, t.prepLen())
 			}

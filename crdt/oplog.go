@@ -23,6 +23,25 @@ type opRun struct {
 
 func (r *opRun) end() int { return r.lv + r.n }
 
+// piece returns ops [i, j) of run r as one op run, without text.
+func (r *opRun) piece(i, j int) Op {
+	return Op{Kind: r.kind, Pos: r.piecePos(i, j), Len: j - i, Rev: r.kind == Delete && r.rev}
+}
+
+// piecePos returns the position of ops [i, j) of r taken as one run: an
+// insert starts i code points in, a backward delete covers the range its
+// last op ends at, a forward delete stays put.
+func (r *opRun) piecePos(i, j int) int {
+	switch {
+	case r.kind == Insert:
+		return r.pos + i
+	case r.rev:
+		return r.pos + r.n - j
+	default:
+		return r.pos
+	}
+}
+
 // gEntry is a run of the causal graph: LVs [start, end) where each op's
 // parent is the previous one, and the first op's parents are parents.
 type gEntry struct {

@@ -158,19 +158,30 @@ func (r *rope) split(ci, off int) {
 	// The cursor cache still points at ci with the same start.
 }
 
+// seekInside is seek for a code point that must exist: it returns the chunk
+// holding pos itself, never the end of the chunk before it.
+func (r *rope) seekInside(pos int) (int, int) {
+	ci, off := r.seek(pos)
+	for off == r.chunks[ci].n {
+		r.ci, r.cpos = ci+1, r.cpos+r.chunks[ci].n
+		ci, off = r.seek(pos)
+	}
+	return ci, off
+}
+
+// byteRange returns the byte range of k code points at off in c.
+func (c *ropeChunk) byteRange(off, k int) (int, int) {
+	bo := byteOffset(c.b, c.n, off)
+	return bo, bo + byteOffset(c.b[bo:], c.n-off, k)
+}
+
 // Delete removes n code points starting at pos.
 func (r *rope) Delete(pos, n int) {
 	for n > 0 {
-		ci, off := r.seek(pos)
+		ci, off := r.seekInside(pos)
 		c := &r.chunks[ci]
-		if off == c.n {
-			// pos is at the end of this chunk: move to the next one.
-			r.ci, r.cpos = ci+1, r.cpos+c.n
-			continue
-		}
 		k := min(n, c.n-off)
-		bo := byteOffset(c.b, c.n, off)
-		be := bo + byteOffset(c.b[bo:], c.n-off, k)
+		bo, be := c.byteRange(off, k)
 		c.b = append(c.b[:bo], c.b[be:]...)
 		c.n -= k
 		r.n -= k
@@ -188,15 +199,10 @@ func (r *rope) Delete(pos, n int) {
 func (r *rope) Slice(pos, n int) string {
 	var sb strings.Builder
 	for n > 0 {
-		ci, off := r.seek(pos)
+		ci, off := r.seekInside(pos)
 		c := &r.chunks[ci]
-		if off == c.n {
-			r.ci, r.cpos = ci+1, r.cpos+c.n
-			continue
-		}
 		k := min(n, c.n-off)
-		bo := byteOffset(c.b, c.n, off)
-		be := bo + byteOffset(c.b[bo:], c.n-off, k)
+		bo, be := c.byteRange(off, k)
 		sb.Write(c.b[bo:be])
 		n -= k
 		pos += k
@@ -204,7 +210,7 @@ func (r *rope) Slice(pos, n int) string {
 	return sb.String()
 }
 
-// unsafeString views b as a string without copying; the caller must not
-// keep the string past b's next change. Only rope.insertBytes uses it, and
-// Insert copies what it is given.
+// unsafeString views b as a string without copying. Callers pass the view
+// only to functions that copy what they are given (rope.Insert,
+// oplog.pushOp) and keep no reference to it.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
