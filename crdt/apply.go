@@ -43,11 +43,22 @@ func (d *Doc) Pending() int { return len(d.pending.byHash) }
 // Changes whose parents are missing wait in a bounded buffer and apply when
 // the parents arrive. It returns the edits made to the text, in order, and
 // an error for each change that was rejected (the others still apply).
-// Callers must have checked each change's hash: Apply trusts c.Hash (see
-// DecodeChange).
+// Unless d verifies (SetVerify), callers must have checked each change's
+// hash: Apply then trusts c.Hash (see DecodeChange). Signatures that are
+// present are always checked, and the ones d retains are kept (see
+// SigSpacing); a verifying Doc also requires them (see SetVerify).
 func (d *Doc) Apply(cs ...*Change) ([]Edit, error) {
+	return d.apply(cs, false)
+}
+
+// apply is Apply; hashed says the changes' hashes were computed from their
+// content by this package (decodeChanges).
+func (d *Doc) apply(cs []*Change, hashed bool) ([]Edit, error) {
 	d.sealOpen()
 	var errs []error
+	if d.verify || d.admit != nil || anySigned(cs) {
+		cs, errs = d.screen(cs, hashed)
+	}
 	// Changes whose parents are here or earlier in cs form a batch that is
 	// merged in one pass; the rest wait.
 	var ready []*Change
@@ -252,7 +263,21 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 	}
 	l.heads = m.frontier
 	applyEdits(&d.text, m.edits)
+	for _, c := range cs {
+		if c.Sig != nil {
+			d.sigs.add(c.Author, c.Seq+uint64(c.Len()), c.Sig)
+		}
+	}
 	return m.edits, nil
+}
+
+func anySigned(cs []*Change) bool {
+	for _, c := range cs {
+		if c.Sig != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // logMark is the size of every table of the log, to roll back to.

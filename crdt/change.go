@@ -9,7 +9,7 @@ import (
 // Change is the unit that is stored, sent and signed: a run of consecutive
 // ops by one author, made on top of the changes named by Parents. Its Hash
 // covers the document id and the canonical encoding, so the history is a
-// hash DAG. A change's ops are canonical: each run is merged with the next
+// hash DAG; Sig, when present, signs the Hash. A change's ops are canonical: each run is merged with the next
 // wherever typing one character after another would have merged them (see
 // appendOp), so the same ops always encode to the same bytes.
 type Change struct {
@@ -18,6 +18,11 @@ type Change struct {
 	Parents []Hash // sorted, unique
 	Ops     []Op
 	Hash    Hash
+	// Sig is the author's Ed25519 signature over the change's hash (see
+	// Sign), or nil. It is not part of the encoding or the hash: it
+	// travels beside them (EncodeSigned, and the signature column of
+	// document encodings).
+	Sig []byte
 }
 
 // Len returns the number of single-character ops in c.

@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -69,7 +70,12 @@ func runSession(seed uint64) error {
 	return runSessionRand(rand.New(rand.NewPCG(seed, 0x5eed)))
 }
 
-func runSessionRand(r *rand.Rand) error {
+func runSessionRand(r *rand.Rand) error { return runSessionWith(r, false) }
+
+// runSessionWith runs a random session; with signed, every replica signs
+// what it seals and verifies what it is given, and the full sync goes
+// through EncodeBatch.
+func runSessionWith(r *rand.Rand, signed bool) error {
 	id := crdt.DocID{byte(r.IntN(256)), byte(r.IntN(256))}
 	nrep := 2 + r.IntN(7)
 	reps := make([]*replica, nrep)
@@ -78,7 +84,18 @@ func runSessionRand(r *rand.Rand) error {
 		for j := range a {
 			a[j] = byte(r.IntN(256))
 		}
-		reps[i] = &replica{doc: crdt.New(id, a)}
+		if !signed {
+			reps[i] = &replica{doc: crdt.New(id, a)}
+			continue
+		}
+		priv := ed25519.NewKeyFromSeed(a[:])
+		copy(a[:], priv.Public().(ed25519.PublicKey))
+		d := crdt.New(id, a)
+		if err := d.SetSigner(priv); err != nil {
+			return err
+		}
+		d.SetVerify(true)
+		reps[i] = &replica{doc: d}
 	}
 	partitioned := false
 	steps := 10 + r.IntN(80)
@@ -144,6 +161,14 @@ func runSessionRand(r *rand.Rand) error {
 				if a == b {
 					continue
 				}
+				if signed && r.IntN(2) == 0 {
+					n, err := syncBatches(a.doc, b.doc, 64+r.IntN(512))
+					if err != nil {
+						return err
+					}
+					moved = moved || n > 0
+					continue
+				}
 				cs := a.doc.ChangesSince(b.doc.Vector())
 				if len(cs) == 0 {
 					continue
@@ -177,7 +202,11 @@ func runSessionRand(r *rand.Rand) error {
 		if !bytes.Equal(enc, wantEnc) {
 			return fmt.Errorf("replica %d encoding differs", i)
 		}
-		d2, err := crdt.Decode(enc, x.doc.Author())
+		decode := crdt.Decode
+		if signed {
+			decode = crdt.DecodeVerified
+		}
+		d2, err := decode(enc, x.doc.Author())
 		if err != nil {
 			return fmt.Errorf("replica %d decode: %w", i, err)
 		}
@@ -205,6 +234,28 @@ func runSessionRand(r *rand.Rand) error {
 		}
 	}
 	return nil
+}
+
+// syncBatches brings to b what a has and b lacks with EncodeBatch and
+// ApplyEncoded, and returns how many batches moved changes.
+func syncBatches(a, b *crdt.Doc, maxBytes int) (int, error) {
+	n := 0
+	for i := 0; ; i++ {
+		data, more := a.EncodeBatch(b.Vector(), maxBytes)
+		ops := b.Ops()
+		if _, err := b.ApplyEncoded(data); err != nil {
+			return n, fmt.Errorf("sync batch %d: %w", i, err)
+		}
+		if b.Ops() > ops {
+			n++
+		}
+		if !more {
+			return n, nil
+		}
+		if b.Ops() == ops {
+			return n, fmt.Errorf("sync batch %d moved nothing", i)
+		}
+	}
 }
 
 // broadcast seals rep's edits and sends them to the others, with drops,

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"unicode/utf8"
 )
@@ -20,6 +21,11 @@ type Doc struct {
 	pending pending
 	cache   trackerCache // the tracker the last merge left, if any
 	buf     []byte       // scratch for encoding changes
+
+	signer ed25519.PrivateKey    // signs sealed changes, if set
+	verify bool                  // remote input must be signed (SetVerify)
+	admit  func(c *Change) error // admission hook (SetAdmit)
+	sigs   sigTable              // retained signatures
 }
 
 // New returns an empty document id whose local edits are made by author.
@@ -126,7 +132,8 @@ func (d *Doc) Delete(pos, n int) error {
 // Seal closes the open local change, if any, and returns every local change
 // sealed since the last call, oldest first. These are what the caller must
 // persist and then send. Edits are sealed on demand, so typing costs one
-// change (and one signature) per seal, not per keystroke.
+// change (and one signature) per seal, not per keystroke. With a signer
+// (SetSigner) every returned change carries its signature.
 func (d *Doc) Seal() []*Change {
 	d.sealOpen()
 	out := d.sealed
@@ -141,6 +148,9 @@ func (d *Doc) sealOpen() {
 	c := d.buildChange(d.log.open, d.log.len())
 	d.log.addChange(d.log.open, c.Hash)
 	d.log.open = -1
+	if d.signer != nil {
+		d.signLocal(c)
+	}
 	d.sealed = append(d.sealed, c)
 }
 
@@ -252,7 +262,8 @@ func reduceFrontier(l *oplog, f []int) []int {
 	return out
 }
 
-// ChangesSince returns, oldest first, every sealed change not covered by v.
+// ChangesSince returns, oldest first, every sealed change not covered by v,
+// each with its signature if d retains it.
 func (d *Doc) ChangesSince(v Vector) []*Change {
 	d.sealOpen()
 	l := d.log
@@ -263,7 +274,9 @@ func (d *Doc) ChangesSince(v Vector) []*Change {
 		if v[l.agents[agent]] >= seq+uint64(end-start) {
 			continue
 		}
-		out = append(out, d.buildChange(start, end))
+		c := d.buildChange(start, end)
+		c.Sig = d.retainedSig(ci)
+		out = append(out, c)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 // references, never hashes: hashes are recomputed on decode, so a history
 // of many small changes costs little more than one big change.
 //
-//	magic "QRD" version(1)
+//	magic "QRD" version(2; 1 is read too: it has no signature column)
 //	doc id [16]
 //	agents: n, then per agent: key [32], first sequence number
 //	external parents: n, then hashes [32] (changes outside the encoding)
@@ -27,12 +28,18 @@ import (
 //	    change whose parents are the previous change if t&2 is set, and
 //	    t/4 more, each a reference: even r: the change r/2 before this
 //	    one, odd r: external parent r/2
+//	  signatures (version 2): n, then per signature: the index of its
+//	    change less the previous signature's index plus one (so the first
+//	    is the index itself), the signature [64]
 //	op runs: n, then per run: header (len<<2 | delete<<1 | rev), position
 //	  as a zigzag delta from where the previous run left the cursor
 //	text: 0 raw | 1 DEFLATE, its length, (compressed length,) bytes
 const (
 	encMagic   = "QRD"
-	encVersion = 1
+	encVersion = 2
+	// encVersionUnsigned is the previous version, without signatures,
+	// which this build still reads.
+	encVersionUnsigned = 1
 	// MaxEncodedOps bounds the ops of one decoded encoding.
 	MaxEncodedOps = 1 << 28
 	// maxChangesPerByte bounds how many changes an encoding may describe
@@ -41,19 +48,28 @@ const (
 	maxChangesPerByte = 64
 )
 
-// Encode returns the whole history. Seals the open local change first.
-// Replicas holding the same changes produce the same bytes: changes are
-// written in a canonical topological order, not in arrival order.
+// Encode returns the whole history with the signatures d retains. Seals
+// the open local change first. Replicas holding the same changes and
+// signatures produce the same bytes: changes are written in a canonical
+// topological order, not in arrival order.
 func (d *Doc) Encode() []byte {
 	d.sealOpen()
 	return d.encodeChanges(d.canonicalOrder(nil))
 }
 
-// EncodeSince returns the changes not covered by v, for a peer at v.
+// EncodeSince returns the changes not covered by v, for a peer at v, with
+// the signatures d retains of them. A peer that verifies accepts it if
+// every author's last change in it is signed (see EncodeBatch for a form
+// that ensures this and bounds the size).
 func (d *Doc) EncodeSince(v Vector) []byte {
 	d.sealOpen()
+	return d.encodeChanges(d.canonicalOrder(d.changesSince(v)))
+}
+
+// changesSince returns the indexes of the changes not covered by v.
+func (d *Doc) changesSince(v Vector) []int {
 	l := d.log
-	var sel []int
+	sel := []int{}
 	for ci := range l.changes {
 		start, end := l.changes[ci], l.changeEnd(ci)
 		agent, seq := l.agentAt(start)
@@ -61,10 +77,7 @@ func (d *Doc) EncodeSince(v Vector) []byte {
 			sel = append(sel, ci)
 		}
 	}
-	if len(sel) == 0 {
-		sel = []int{}
-	}
-	return d.encodeChanges(d.canonicalOrder(sel))
+	return sel
 }
 
 // canonicalOrder returns the changes sel (nil: all) in an order that
@@ -139,9 +152,13 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 	return out
 }
 
-// encodeChanges encodes the changes sel (indexes, ascending; nil: all).
+// encodeChanges encodes the changes sel (indexes, in encoding order; nil:
+// all, in log order) and the signatures d retains of them.
 func (d *Doc) encodeChanges(sel []int) []byte {
 	l := d.log
+	sigOf := d.sigsByChange()
+	var sigs []byte
+	nsig, lastSig := 0, -1
 	all := sel == nil
 	n := len(sel)
 	if all {
@@ -203,6 +220,11 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 				counts = binary.AppendUvarint(binary.AppendUvarint(counts, uint64(cntVal)), uint64(cntLen))
 			}
 			cntVal, cntLen = cnt, 1
+		}
+		if sig := sigOf[ci]; sig != nil {
+			sigs = binary.AppendUvarint(sigs, uint64(i-lastSig-1))
+			sigs = append(sigs, sig[:]...)
+			nsig, lastSig = nsig+1, i
 		}
 		ps := l.parentsOf(start)
 		prevEnd := -1
@@ -284,6 +306,8 @@ func (d *Doc) encodeChanges(sel []int) []byte {
 	b = appendBlock(b, authors)
 	b = appendBlock(b, counts)
 	b = appendBlock(b, parents)
+	b = binary.AppendUvarint(b, uint64(nsig))
+	b = append(b, sigs...)
 
 	b = binary.AppendUvarint(b, uint64(len(runs.ops)))
 	cursor := 0
@@ -374,6 +398,13 @@ type encoding struct {
 	authors, counts, parents decoder
 	runs                     *oplog // op runs and text, LVs from 0
 	total                    int
+	sigs                     []encSig // ascending by change index
+}
+
+// encSig is a signature of an encoding: of its change index.
+type encSig struct {
+	index int
+	sig   []byte
 }
 
 // parseEncoding checks and splits an encoding into its columns.
@@ -384,8 +415,9 @@ func parseEncoding(data []byte) (*encoding, error) {
 	if m := dec.bytes(len(encMagic)); dec.err == nil && string(m) != encMagic {
 		return nil, invalidf("not a document encoding")
 	}
-	if v := dec.byte(); dec.err == nil && v != encVersion {
-		return nil, invalidf("document encoding version %d (this build reads %d)", v, encVersion)
+	v := dec.byte()
+	if dec.err == nil && v != encVersion && v != encVersionUnsigned {
+		return nil, invalidf("document encoding version %d (this build reads %d and %d)", v, encVersionUnsigned, encVersion)
 	}
 	copy(id[:], dec.bytes(16))
 	na := dec.count(33)
@@ -410,6 +442,18 @@ func parseEncoding(data []byte) (*encoding, error) {
 	e.authors = decoder{b: dec.bytes(dec.count(1))}
 	e.counts = decoder{b: dec.bytes(dec.count(1))}
 	e.parents = decoder{b: dec.bytes(dec.count(1))}
+	if v == encVersion {
+		e.sigs = make([]encSig, dec.count(1+ed25519.SignatureSize))
+		next := 0
+		for i := range e.sigs {
+			delta := dec.uvarint()
+			if dec.err == nil && delta >= uint64(e.nc-next) {
+				dec.fail("signature %d: change index out of range", i)
+			}
+			e.sigs[i] = encSig{index: next + int(delta), sig: dec.bytes(ed25519.SignatureSize)}
+			next = e.sigs[i].index + 1
+		}
+	}
 	nr := dec.count(2)
 	runs := newOplog()
 	runs.ops = make([]opRun, 0, nr)
@@ -648,6 +692,9 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 	if err := e.finish(&st, lv); err != nil {
 		return id, nil, err
 	}
+	for _, s := range e.sigs {
+		cs[s.index].Sig = slices.Clone(s.sig)
+	}
 	return id, cs, nil
 }
 
@@ -662,11 +709,28 @@ func firstErr(errs ...error) error {
 
 // Decode returns the document held by an encoding, with author as the
 // local author. It trusts nothing: hashes are recomputed, every change must
-// follow its author's previous one, and every op must fit the document it
-// was made in. The columns go straight into the op log; one merge then
-// produces the text.
+// follow its author's previous one, every op must fit the document it was
+// made in, and every signature the encoding carries must verify (it does
+// not require any: see DecodeVerified). The columns go straight into the
+// op log; one merge then produces the text.
 func Decode(data []byte, author Author) (*Doc, error) {
-	d, err := decodeDoc(data, author, false)
+	d, err := decodeDoc(data, author, false, false)
+	if err != nil {
+		return nil, fmt.Errorf("decode document: %w", err)
+	}
+	return d, nil
+}
+
+// DecodeVerified is Decode for a document from a peer that must prove
+// every change's authorship: besides what Decode checks, each author's
+// last change must carry a valid signature. Since each change of an author
+// follows (through hash links Decode checks) the author's previous one,
+// that signature covers all of the author's changes. The Doc it returns
+// verifies what it is given later (SetVerify). To run an admission hook on
+// every change of a whole document, use New, SetVerify, SetAdmit and
+// ApplyEncoded instead.
+func DecodeVerified(data []byte, author Author) (*Doc, error) {
+	d, err := decodeDoc(data, author, false, true)
 	if err != nil {
 		return nil, fmt.Errorf("decode document: %w", err)
 	}
@@ -677,16 +741,16 @@ func Decode(data []byte, author Author) (*Doc, error) {
 // checksum (a store snapshot): it checks the structure and every op as
 // Decode does, but computes change hashes only when one is first needed
 // (a lookup, a seal, an encoding), since hashing every change of a long
-// history dominates opening it.
+// history dominates opening it, and keeps the signatures unchecked.
 func Load(data []byte, author Author) (*Doc, error) {
-	d, err := decodeDoc(data, author, true)
+	d, err := decodeDoc(data, author, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("load document: %w", err)
 	}
 	return d, nil
 }
 
-func decodeDoc(data []byte, author Author, trusted bool) (*Doc, error) {
+func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 	e, err := parseEncoding(data)
 	if err != nil {
 		return nil, err
@@ -781,6 +845,10 @@ func decodeDoc(data []byte, author Author, trusted bool) (*Doc, error) {
 	if err := e.finish(&st, lv); err != nil {
 		return nil, err
 	}
+	if err := d.takeSigs(e, trusted, verify); err != nil {
+		return nil, err
+	}
+	d.verify = verify
 	if lv == 0 {
 		return d, nil
 	}
@@ -811,7 +879,37 @@ func (l *oplog) checkAntichain(ps []int) error {
 	return nil
 }
 
-// ApplyEncoded applies an encoding of changes (from EncodeSince) to d.
+// takeSigs checks (unless trusted) and retains the signatures of a decoded
+// encoding; with verify, every author's last change must be signed.
+func (d *Doc) takeSigs(e *encoding, trusted, verify bool) error {
+	l := d.log
+	signed := make(map[int]bool, len(e.sigs))
+	for _, s := range e.sigs {
+		start, end := l.changes[s.index], l.changeEnd(s.index)
+		agent, seq := l.agentAt(start)
+		a := l.agents[agent]
+		if !trusted && !verifySig(a, l.hashes[s.index], s.sig) {
+			return fmt.Errorf("change %d (%s) by %s: %w", s.index, l.hashes[s.index], a, ErrBadSignature)
+		}
+		d.sigs.add(a, seq+uint64(end-start), s.sig)
+		signed[s.index] = true
+	}
+	if !verify {
+		return nil
+	}
+	for agent, next := range l.next {
+		if next == 0 {
+			continue
+		}
+		if ci := l.changeAt(l.lvOf(agent, next-1)); !signed[ci] {
+			return fmt.Errorf("change %d (%s) by %s, its last: %w", ci, l.hashes[ci], l.agents[agent], ErrUnsigned)
+		}
+	}
+	return nil
+}
+
+// ApplyEncoded applies an encoding of changes (from EncodeSince or
+// EncodeBatch) to d, checking and retaining its signatures as Apply does.
 func (d *Doc) ApplyEncoded(data []byte) ([]Edit, error) {
 	id, cs, err := decodeChanges(data)
 	if err != nil {
@@ -820,5 +918,5 @@ func (d *Doc) ApplyEncoded(data []byte) ([]Edit, error) {
 	if id != d.id {
 		return nil, invalidf("changes are for document %s, not %s", id, d.id)
 	}
-	return d.Apply(cs...)
+	return d.apply(cs, true)
 }
