@@ -473,6 +473,12 @@ func parseEncoding(data []byte) (*encoding, error) {
 			dec.fail("op run %d: length %d at %d", i, n, pos)
 			break
 		}
+		if h&1 == 1 && (h&2 == 0 || n == 1) {
+			// Only a delete run of several ops has a direction; a stray
+			// bit would change the text but no hash.
+			dec.fail("op run %d: non-canonical direction", i)
+			break
+		}
 		total += int(n)
 		if total > MaxEncodedOps {
 			dec.fail("more than %d ops", MaxEncodedOps)
