@@ -37,8 +37,6 @@ type lvItem struct {
 	flag uint8
 }
 
-func lvLater(a, b lvItem) bool { return a.lv > b.lv }
-
 // contains reports whether frontier f has lv in its history.
 func (l *oplog) contains(f []int, lv int) bool {
 	for _, x := range f {
@@ -49,20 +47,20 @@ func (l *oplog) contains(f []int, lv int) bool {
 			return true
 		}
 	}
-	h := heap[lvItem]{s: l.heapBuf[:0], before: lvLater}
-	defer func() { l.heapBuf = h.s[:0] }()
+	h := lvHeap(l.heapBuf[:0])
+	defer func() { l.heapBuf = h[:0] }()
 	for _, x := range f {
 		if x > lv {
 			h.push(lvItem{lv: x})
 		}
 	}
-	for h.len() > 0 {
+	for len(h) > 0 {
 		x := h.pop().lv
 		e := &l.graph[l.entryAt(x)]
 		if e.shadow <= lv {
 			return true
 		}
-		for h.len() > 0 && h.top().lv >= e.start {
+		for len(h) > 0 && h[0].lv >= e.start {
 			h.pop()
 		}
 		for _, p := range e.parents {
@@ -80,20 +78,27 @@ func (l *oplog) contains(f []int, lv int) bool {
 // diff returns the LV ranges only in the history of a and only in the
 // history of b, each in ascending order.
 func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
+	return l.diffInto(a, b, nil, nil)
+}
+
+// diffInto is diff writing into the buffers onlyA and onlyB (whose
+// contents it discards), so that a walk reuses them from step to step.
+func (l *oplog) diffInto(a, b []int, onlyA, onlyB []lvRange) ([]lvRange, []lvRange) {
+	onlyA, onlyB = onlyA[:0], onlyB[:0]
 	if equalInts(a, b) {
-		return nil, nil
+		return onlyA, onlyB
 	}
 	if len(a) == 1 && len(b) == 1 {
 		x, y := a[0], b[0]
-		if x > y && l.entryAt(x) == l.entryAt(y) {
-			return []lvRange{{y + 1, x + 1}}, nil
+		ex, ey := l.entryAt(x), l.entryAt(y)
+		if x > y && ex == ey {
+			return append(onlyA, lvRange{y + 1, x + 1}), onlyB
 		}
-		if y > x && l.entryAt(x) == l.entryAt(y) {
-			return nil, []lvRange{{x + 1, y + 1}}
+		if y > x && ex == ey {
+			return onlyA, append(onlyB, lvRange{x + 1, y + 1})
 		}
 	}
-	h := heap[lvItem]{s: l.heapBuf[:0], before: lvLater}
-	defer func() { l.heapBuf = h.s[:0] }()
+	h := lvHeap(l.heapBuf[:0])
 	for _, x := range a {
 		h.push(lvItem{x, flagA})
 	}
@@ -101,34 +106,33 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 		h.push(lvItem{x, flagB})
 	}
 	shared := 0
-	mark := func(start, end int, flag uint8) {
-		switch flag {
-		case flagA:
-			onlyA = pushRev(onlyA, start, end)
-		case flagB:
-			onlyB = pushRev(onlyB, start, end)
-		}
-	}
-	for h.len() > 0 {
+	hint := -1
+	for len(h) > 0 {
 		it := h.pop()
 		lv, flag := it.lv, it.flag
 		if flag == flagShared {
 			shared--
 		}
-		for h.len() > 0 && h.top().lv == lv {
-			if h.top().flag != flag {
+		for len(h) > 0 && h[0].lv == lv {
+			if h[0].flag != flag {
 				flag = flagShared
 			}
-			if h.top().flag == flagShared {
+			if h[0].flag == flagShared {
 				shared--
 			}
 			h.pop()
 		}
-		e := &l.graph[l.entryAt(lv)]
-		for h.len() > 0 && h.top().lv >= e.start {
+		hint = l.entryNear(lv, hint)
+		e := &l.graph[hint]
+		for len(h) > 0 && h[0].lv >= e.start {
 			top := h.pop()
 			if top.flag != flag {
-				mark(top.lv+1, lv+1, flag)
+				switch flag {
+				case flagA:
+					onlyA = pushRev(onlyA, top.lv+1, lv+1)
+				case flagB:
+					onlyB = pushRev(onlyB, top.lv+1, lv+1)
+				}
 				lv = top.lv
 				flag = flagShared
 			}
@@ -136,17 +140,23 @@ func (l *oplog) diff(a, b []int) (onlyA, onlyB []lvRange) {
 				shared--
 			}
 		}
-		mark(e.start, lv+1, flag)
+		switch flag {
+		case flagA:
+			onlyA = pushRev(onlyA, e.start, lv+1)
+		case flagB:
+			onlyB = pushRev(onlyB, e.start, lv+1)
+		}
 		for _, p := range e.parents {
 			h.push(lvItem{p, flag})
 			if flag == flagShared {
 				shared++
 			}
 		}
-		if h.len() == shared {
+		if len(h) == shared {
 			break
 		}
 	}
+	l.heapBuf = h[:0]
 	reverseRanges(onlyA)
 	reverseRanges(onlyB)
 	return onlyA, onlyB
@@ -246,15 +256,19 @@ func (l *oplog) computeHeads() []int {
 	if n == 0 {
 		return nil
 	}
-	followed := map[int]bool{}
-	for _, e := range l.graph {
+	// Only the last op of an entry can be a head; it is not one if some
+	// entry names it as a parent.
+	followed := make([]bool, len(l.graph))
+	for ei, e := range l.graph {
 		for _, p := range e.parents {
-			followed[p] = true
+			if i := l.entryNear(p, ei-1); l.graph[i].end-1 == p {
+				followed[i] = true
+			}
 		}
 	}
 	var heads []int
-	for _, e := range l.graph {
-		if !followed[e.end-1] {
+	for i, e := range l.graph {
+		if !followed[i] {
 			heads = append(heads, e.end-1)
 		}
 	}

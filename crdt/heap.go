@@ -50,3 +50,50 @@ func (h *heap[T]) pop() T {
 	h.s = s
 	return first
 }
+
+// lvHeap is a heap of lvItems, highest LV first: the graph walks go from
+// the newest ops back. It is heap[lvItem] without the indirect calls.
+type lvHeap []lvItem
+
+func (h *lvHeap) push(x lvItem) {
+	s := append(*h, x)
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].lv >= x.lv {
+			break
+		}
+		s[i] = s[p]
+		i = p
+	}
+	s[i] = x
+	*h = s
+}
+
+func (h *lvHeap) pop() lvItem {
+	s := *h
+	first := s[0]
+	n := len(s) - 1
+	x := s[n]
+	s = s[:n]
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && s[r].lv > s[c].lv {
+			c = r
+		}
+		if s[c].lv <= x.lv {
+			break
+		}
+		s[i] = s[c]
+		i = c
+	}
+	if n > 0 {
+		s[i] = x
+	}
+	*h = s
+	return first
+}

@@ -20,6 +20,8 @@ type merger struct {
 	// left behind, and receives the one this merge leaves.
 	cache *trackerCache
 	one   [1]int // scratch for one-op versions
+	// back and fwd are scratch for moveTo's graph diffs.
+	back, fwd []lvRange
 }
 
 // trackerCache keeps a tracker alive between merges of one branch while it
@@ -83,6 +85,12 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 			}
 			*m.cache = trackerCache{}
 		}
+	}
+	if len(m.frontier) == 0 {
+		// From the root no op is concurrent with the branch: walkNew
+		// applies directly up to the first concurrent op and starts a
+		// tracker from there.
+		return m.walkNew(nil, nil, nil, l.chunks(newSpans))
 	}
 	// Fast-forward while the next ops were made right on top of the branch.
 	for len(newSpans) > 0 {
@@ -149,11 +157,7 @@ func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
 }
 
 func (m *merger) setFrontier1(lv int) {
-	if len(m.frontier) == 1 {
-		m.frontier[0] = lv
-		return
-	}
-	m.frontier = []int{lv}
+	m.frontier = append(m.frontier[:0], lv)
 }
 
 // applyDirect applies ops [start, end) to the text as they are.
@@ -188,7 +192,8 @@ func (m *merger) moveTo(t *tracker, prep, parents []int) {
 	if equalInts(prep, parents) {
 		return
 	}
-	back, fwd := m.l.diff(prep, parents)
+	back, fwd := m.l.diffInto(prep, parents, m.back, m.fwd)
+	m.back, m.fwd = back, fwd
 	for i := len(back) - 1; i >= 0; i-- {
 		t.retreat(back[i].start, back[i].end-back[i].start)
 	}
@@ -260,7 +265,7 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 		}
 		prep = m.one[:]
 		prep[0] = c.end - 1
-		m.frontier = advanceFrontier(m.frontier, c.parents, c.end-1)
+		m.frontier = advanceFrontierInPlace(m.frontier, c.parents, c.end-1)
 		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 &&
 			(i+1 < len(chunks) || m.cache == nil || t.totalSpans() > maxKeptSpans) {
 			// Critical: drop the tracker. At the end of a merge a small
@@ -342,4 +347,18 @@ func (e Edit) String() string {
 		return fmt.Sprintf("del %d@%d", e.Del, e.Pos)
 	}
 	return fmt.Sprintf("ins %q@%d", e.Text, e.Pos)
+}
+
+// advanceFrontierInPlace is advanceFrontier reusing f's array, for a
+// frontier its owner does not share.
+func advanceFrontierInPlace(f []int, parents []int, last int) []int {
+	out := f[:0]
+	for _, x := range f {
+		if !containsInt(parents, x) {
+			out = append(out, x)
+		}
+	}
+	out = append(out, last)
+	sortInts(out)
+	return out
 }

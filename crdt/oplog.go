@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"slices"
 	"sort"
 	"unicode/utf8"
 )
@@ -148,8 +149,20 @@ func (l *oplog) assign(agent, lv, n int) {
 
 // agentAt returns the author index and sequence number of lv.
 func (l *oplog) agentAt(lv int) (int, uint64) {
-	i := sort.Search(len(l.aa), func(i int) bool { return l.aa[i].lv+l.aa[i].n > lv })
-	r := &l.aa[i]
+	aa := l.aa
+	lo, hi := 0, len(aa)
+	if k := hi - 1; k >= 0 && aa[k].lv <= lv {
+		lo = k
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if aa[m].lv+aa[m].n > lv {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	r := &aa[lo]
 	return r.agent, r.seq + uint64(lv-r.lv)
 }
 
@@ -200,7 +213,47 @@ func (l *oplog) entryAt(lv int) int {
 	if k := len(g) - 1; k >= 0 && g[k].start <= lv {
 		return k
 	}
-	return sort.Search(len(g), func(i int) bool { return g[i].end > lv })
+	lo, hi := 0, len(g)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if g[m].end > lv {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}
+
+// entryNear is entryAt for an lv at or before entry hint, as in walks that
+// go back through the graph: it gallops back from hint, so a step to a
+// nearby entry costs a few comparisons.
+func (l *oplog) entryNear(lv, hint int) int {
+	g := l.graph
+	if hint < 0 || hint >= len(g) || g[hint].end <= lv {
+		return l.entryAt(lv)
+	}
+	if g[hint].start <= lv {
+		return hint
+	}
+	// g[hi].start > lv: the entry is before hi.
+	hi, step := hint, 1
+	lo := hi - step
+	for lo > 0 && g[lo].start > lv {
+		hi = lo
+		step *= 2
+		lo = hi - step
+	}
+	lo = max(lo, 0)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if g[m].end > lv {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 // parentsOf returns the parents of lv.
@@ -258,7 +311,16 @@ func (l *oplog) opIndex(lv int) int {
 	if k := len(ops) - 1; k >= 0 && ops[k].lv <= lv {
 		return k
 	}
-	return sort.Search(len(ops), func(i int) bool { return ops[i].end() > lv })
+	lo, hi := 0, len(ops)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ops[m].lv+ops[m].n > lv {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 // runText returns the text of ops [i, j) of insert run ri.
@@ -334,6 +396,11 @@ func (l *oplog) addChange(lv int, h Hash) {
 		panic("crdt: a hashed change added before earlier ones were hashed")
 	}
 	l.changes = append(l.changes, lv)
+	if len(l.hashes) == cap(l.hashes) && cap(l.changes) > cap(l.hashes) {
+		// A decoder sized changes for the whole history: size hashes the
+		// same rather than regrow them (32 bytes a change) step by step.
+		l.hashes = slices.Grow(l.hashes, cap(l.changes)-len(l.hashes))
+	}
 	l.hashes = append(l.hashes, h)
 }
 

@@ -3,7 +3,6 @@ package crdt
 import (
 	"math"
 	"slices"
-	"sort"
 )
 
 // The tracker is Eg-walker's short-lived CRDT: a sequence of items (one per
@@ -23,7 +22,7 @@ const (
 	stNotYet   = 0 // not inserted yet in the prepare version
 	stInserted = 1 // visible in the prepare version; >= 2: deleted (state-1 times)
 
-	leafMax = 64
+	leafMax = 32
 )
 
 type tspan struct {
@@ -58,6 +57,12 @@ func (s *tspan) split(k int) tspan {
 	return r
 }
 
+// joins reports whether b, right after s in the sequence, can join it in
+// one span: b continues s's LVs and origins and has the same states.
+func (s *tspan) joins(b *tspan) bool {
+	return b.lv == s.lv+s.n && b.ol == b.lv-1 && b.or == s.or && b.state == s.state && b.everDel == s.everDel
+}
+
 type leaf struct {
 	spans      []tspan
 	prep, eff  int
@@ -75,10 +80,12 @@ func (lf *leaf) recount() {
 	}
 }
 
-// marker records where the items of an insert op live (the leaf with id
-// lid) or, with lid == noLeaf, which items a delete op deleted (target, in
-// op order reversed when rev). Markers hold no pointers, so the sorted
-// marker slices move with plain memmove and cost the GC nothing to scan.
+// marker records that the tracker holds the items of an insert op (for a
+// placeholder run: in the leaf with id lid; real items are found through
+// tracker.where) or, with lid == noLeaf, which items a delete op deleted
+// (target, in op order reversed when rev). Markers hold no pointers, so the
+// sorted marker slices move with plain memmove and cost the GC nothing to
+// scan.
 type marker struct {
 	lv, n  int
 	target int
@@ -86,7 +93,10 @@ type marker struct {
 	rev    bool
 }
 
-const noLeaf = -1
+const (
+	noLeaf  = -1
+	insLeaf = 0 // lid of the markers of real inserted items
+)
 
 type tracker struct {
 	leaves []*leaf
@@ -96,7 +106,16 @@ type tracker struct {
 	fwPrep, fwEff, fwTotal []int
 	idx                    []marker // markers of real LVs, ascending
 	uw                     []marker // markers of placeholder items, ascending
+	where                  lvLeaves // the leaf of every real item
 	slack                  int      // placeholder items past the end of the base document
+	nspans                 int      // spans in all leaves
+	pieces                 []piece  // scratch for shift
+}
+
+// piece is a part [x, y) of the LVs of marker m.
+type piece struct {
+	m    marker
+	x, y int
 }
 
 func newTracker() *tracker {
@@ -106,6 +125,7 @@ func newTracker() *tracker {
 		leaves: []*leaf{lf},
 		byID:   []*leaf{lf},
 		uw:     []marker{{lv: underwater, n: placeholderLen, lid: 0}},
+		nspans: 1,
 	}
 	t.rebuild()
 	return t
@@ -230,18 +250,40 @@ func (t *tracker) markers(lv int) *[]marker {
 	return &t.idx
 }
 
+// findMarker returns the index of the first marker that ends after lv.
 func findMarker(ms []marker, lv int) int {
-	return sort.Search(len(ms), func(i int) bool { return ms[i].lv+ms[i].n > lv })
+	lo, hi := 0, len(ms)
+	if k := hi - 1; k >= 0 && ms[k].lv <= lv {
+		lo = k
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ms[m].lv+ms[m].n > lv {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 // locate returns the cursor at item lv.
 func (t *tracker) locate(lv int) tcursor {
-	ms := *t.markers(lv)
-	i := findMarker(ms, lv)
-	if i == len(ms) || ms[i].lv > lv || ms[i].lid == noLeaf {
+	var lid int32
+	if lv < underwater {
+		lid = t.where.get(lv)
+	} else {
+		ms := t.uw
+		i := findMarker(ms, lv)
+		if i == len(ms) || ms[i].lv > lv {
+			panic("crdt: tracker has no placeholder item for LV")
+		}
+		lid = ms[i].lid
+	}
+	if lid < 0 {
 		panic("crdt: tracker has no item for LV")
 	}
-	lf := t.byID[ms[i].lid]
+	lf := t.byID[lid]
 	for si := range lf.spans {
 		s := &lf.spans[si]
 		if s.lv <= lv && lv < s.lv+s.n {
@@ -349,15 +391,23 @@ func (t *tracker) insertSpan(c tcursor, s tspan) {
 		if c.off < lf.spans[si].n {
 			right := lf.spans[si].split(c.off)
 			lf.spans = slices.Insert(lf.spans, si+1, right)
+			t.nspans++
 		}
 		si++
 	}
-	lf.spans = slices.Insert(lf.spans, si, s)
+	if si > 0 && lf.spans[si-1].joins(&s) {
+		// Typing on: the run before grows.
+		lf.spans[si-1].n += s.n
+	} else {
+		lf.spans = slices.Insert(lf.spans, si, s)
+		t.nspans++
+	}
 	lf.prep += s.prep()
 	lf.eff += s.eff()
 	lf.total += s.n
 	t.add(c.li, s.prep(), s.eff(), s.n)
-	t.setMarker(marker{lv: s.lv, n: s.n, lid: lf.id})
+	t.setMarker(marker{lv: s.lv, n: s.n, lid: insLeaf})
+	t.where.set(s.lv, s.n, lf.id)
 	t.maybeSplit(c.li)
 }
 
@@ -371,8 +421,8 @@ func (t *tracker) maybeSplit(li int) {
 	half := len(lf.spans) / 2
 	nl := &leaf{spans: append(make([]tspan, 0, leafMax+8), lf.spans[half:]...), id: int32(len(t.byID))}
 	t.byID = append(t.byID, nl)
-	lf.spans = lf.spans[:half:half]
-	lf.spans = append(make([]tspan, 0, leafMax+8), lf.spans...)
+	clear(lf.spans[half:])
+	lf.spans = lf.spans[:half]
 	lf.recount()
 	nl.recount()
 	t.leaves = slices.Insert(t.leaves, li+1, nl)
@@ -382,7 +432,11 @@ func (t *tracker) maybeSplit(li int) {
 	t.rebuild()
 	for i := range nl.spans {
 		s := &nl.spans[i]
-		t.setMarker(marker{lv: s.lv, n: s.n, lid: nl.id})
+		if s.lv >= underwater {
+			t.setMarker(marker{lv: s.lv, n: s.n, lid: nl.id})
+		} else {
+			t.where.set(s.lv, s.n, nl.id)
+		}
 	}
 }
 
@@ -395,12 +449,14 @@ func (t *tracker) mutate(lv, n int, fn func(*tspan)) {
 		if c.off > 0 {
 			right := lf.spans[si].split(c.off)
 			lf.spans = slices.Insert(lf.spans, si+1, right)
+			t.nspans++
 			si++
 		}
 		s := &lf.spans[si]
 		if s.n > n {
 			right := s.split(n)
 			lf.spans = slices.Insert(lf.spans, si+1, right)
+			t.nspans++
 			s = &lf.spans[si]
 		}
 		k := s.n
@@ -410,10 +466,27 @@ func (t *tracker) mutate(lv, n int, fn func(*tspan)) {
 		lf.prep += dp
 		lf.eff += de
 		t.add(c.li, dp, de, 0)
+		t.join(lf, si)
 		t.maybeSplit(c.li)
 		lv += k
 		n -= k
 	}
+}
+
+// join merges span si of lf with its neighbours where they join.
+func (t *tracker) join(lf *leaf, si int) {
+	sp := lf.spans
+	if si+1 < len(sp) && sp[si].joins(&sp[si+1]) {
+		sp[si].n += sp[si+1].n
+		sp = slices.Delete(sp, si+1, si+2)
+		t.nspans--
+	}
+	if si > 0 && sp[si-1].joins(&sp[si]) {
+		sp[si-1].n += sp[si].n
+		sp = slices.Delete(sp, si, si+1)
+		t.nspans--
+	}
+	lf.spans = sp
 }
 
 // retreat and advance move the prepare version back over, or forward over,
@@ -424,16 +497,13 @@ func (t *tracker) advance(lv, n int) { t.shift(lv, n, +1) }
 func (t *tracker) shift(lv, n int, dir int32) {
 	end := lv + n
 	// Collect the marker pieces first: mutating can reshape the index.
-	type piece struct {
-		m    marker
-		x, y int
-	}
-	var pieces []piece
+	pieces := t.pieces[:0]
 	ms := t.idx
 	for i := findMarker(ms, lv); i < len(ms) && ms[i].lv < end; i++ {
 		m := ms[i]
 		pieces = append(pieces, piece{m, max(lv, m.lv), min(end, m.lv+m.n)})
 	}
+	t.pieces = pieces
 	if dir < 0 {
 		slices.Reverse(pieces)
 	}
@@ -595,10 +665,4 @@ func (t *tracker) holds(ranges []lvRange, from int) bool {
 }
 
 // totalSpans counts the spans in the tracker.
-func (t *tracker) totalSpans() int {
-	n := 0
-	for _, lf := range t.leaves {
-		n += len(lf.spans)
-	}
-	return n
-}
+func (t *tracker) totalSpans() int { return t.nspans }
