@@ -17,7 +17,11 @@ func benchCommand() *command {
 		detail: "bench trace replays each editing trace (the editing-traces JSON format, gzipped)\n" +
 			"and prints one JSON object per trace: replay_ms, merge_ms, stream_ms, load_ms\n" +
 			"(medians of -runs runs), encoded_bytes, stream_encoded_bytes, heap_bytes and\n" +
-			"final_ok. Exits 1 if any trace does not reach its endContent.",
+			"final_ok. For sequential traces it also seals one signed change per txn and\n" +
+			"prints signed_encoded_bytes (the encoding with its retained signatures),\n" +
+			"verified_decode_ms (a fresh replica verifying every change's authorship),\n" +
+			"verify_ms (the part of that beyond a trusted load) and seal_sign_us (one\n" +
+			"seal with its signature). Exits 1 if any trace does not reach its endContent.",
 		main: func(_ context.Context, e env, _ any, args []string) int {
 			if len(args) < 1 || args[0] != "trace" {
 				return cli.Usagef(e.stderr, "quirectl bench", "want: trace [-runs N] FILE.json.gz...")

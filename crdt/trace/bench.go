@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"runtime"
 	"slices"
@@ -23,6 +24,16 @@ type Result struct {
 	StreamEncodedBytes int     `json:"stream_encoded_bytes"`
 	LoadMS             float64 `json:"load_ms"`
 	HeapBytes          int64   `json:"heap_bytes"`
+	// The signed figures, for sequential traces: the history sealed one
+	// change per txn and signed as sealed (SignedReplay), its encoding
+	// with the retained signatures, the time of DecodeVerified on it, the
+	// part of that spent verifying authorship (hashing every change and
+	// checking the signatures: DecodeVerified less Load of the same
+	// bytes), and the median cost of one Seal with signing.
+	SignedEncodedBytes int     `json:"signed_encoded_bytes,omitempty"`
+	VerifiedDecodeMS   float64 `json:"verified_decode_ms,omitempty"`
+	VerifyMS           float64 `json:"verify_ms,omitempty"`
+	SealSignUS         float64 `json:"seal_sign_us,omitempty"`
 	Error              string  `json:"error,omitempty"`
 }
 
@@ -159,12 +170,80 @@ func Bench(t *Trace, runs int) Result {
 		stream = append(stream, ms(time.Since(start)))
 		res.FinalOK = res.FinalOK && d.Text() == t.EndContent
 	}
+	if t.Kind != "concurrent" {
+		if err := benchSigned(t, runs, &res); err != nil {
+			return fail(err)
+		}
+	}
 	res.HeapBytes = heapOf(func() any {
 		d, _ := crdt.Load(enc, reader)
 		return d
 	})
 	res.ReplayMS, res.MergeMS, res.StreamMS, res.LoadMS = median(replay), median(merge), median(stream), median(load)
 	return res
+}
+
+// SignedReplay types a sequential trace on one replica whose author signs,
+// sealing (and so signing) once per txn, and returns the document and the
+// time each seal took.
+func SignedReplay(t *Trace) (*crdt.Doc, []time.Duration, error) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	var author crdt.Author
+	copy(author[:], priv.Public().(ed25519.PublicKey))
+	d := crdt.New(DocID, author)
+	if err := d.SetSigner(priv); err != nil {
+		return nil, nil, err
+	}
+	if t.StartContent != "" {
+		if err := d.Insert(0, t.StartContent); err != nil {
+			return nil, nil, err
+		}
+	}
+	seals := make([]time.Duration, 0, len(t.Txns))
+	for i := range t.Txns {
+		if err := Apply(d, &t.Txns[i]); err != nil {
+			return nil, nil, fmt.Errorf("txn %d: %w", i, err)
+		}
+		start := time.Now()
+		d.Seal()
+		seals = append(seals, time.Since(start))
+	}
+	return d, seals, nil
+}
+
+// benchSigned fills the signed figures of res.
+func benchSigned(t *Trace, runs int, res *Result) error {
+	d, seals, err := SignedReplay(t)
+	if err != nil {
+		return fmt.Errorf("signed replay: %w", err)
+	}
+	us := make([]float64, len(seals))
+	for i, s := range seals {
+		us[i] = float64(s.Nanoseconds()) / 1000
+	}
+	res.SealSignUS = median(us)
+	enc := d.Encode()
+	res.SignedEncodedBytes = len(enc)
+	var verified, load []float64
+	for range runs {
+		runtime.GC()
+		start := time.Now()
+		v, err := crdt.DecodeVerified(enc, trace0())
+		if err != nil {
+			return fmt.Errorf("verify signed history: %w", err)
+		}
+		verified = append(verified, ms(time.Since(start)))
+		res.FinalOK = res.FinalOK && v.Text() == t.EndContent
+		runtime.GC()
+		start = time.Now()
+		if _, err := crdt.Load(enc, trace0()); err != nil {
+			return fmt.Errorf("load signed history: %w", err)
+		}
+		load = append(load, ms(time.Since(start)))
+	}
+	res.VerifiedDecodeMS = median(verified)
+	res.VerifyMS = max(0, median(verified)-median(load))
+	return nil
 }
 
 // trace0 is the local author of the replicas that receive a history.
