@@ -1,0 +1,25 @@
+package p2p
+
+import (
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quire-dev/quire/crdt"
+)
+
+// AuthorizeForTest lets a test admit a hand-made (hostile) pubsub peer to
+// a document's topics without a sync session.
+func AuthorizeForTest(n *Node, doc crdt.DocID, p peer.ID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.auth[doc] == nil {
+		n.auth[doc] = map[peer.ID]bool{}
+	}
+	n.auth[doc][p] = true
+}
+
+// InspectScoresForTest sends the node's peer scores to f every 100 ms.
+// Call it before Run.
+func InspectScoresForTest(n *Node, f func(map[peer.ID]float64)) {
+	n.testPubSubOpts = append(n.testPubSubOpts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(f), 100e6))
+}
