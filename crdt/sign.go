@@ -448,10 +448,13 @@ func checkCanonical(c *Change) error {
 // author's first cut point, so it holds per author at most the ops between
 // two retained signatures, SigSpacing plus one change when the author
 // signed every seal (one change of up to MaxChangeOps ops at worst), plus
-// the changes of other authors the canonical order puts among them. For
-// concurrent authors whose signatures were compacted the points where all
-// of them end at a retained signature can be far apart; the batch then
-// runs to the next such point, at worst the whole remainder.
+// the changes of other authors the canonical order puts among them.
+//
+// Limitation: retained signatures are spaced per author, so when several
+// authors keep interleaving their changes the points where all of them end
+// at a retained signature can be far apart (an author with fewer than
+// SigSpacing ops has only its latest); the batch then runs to the next
+// such point, at worst the whole remainder.
 func (d *Doc) EncodeBatch(since Vector, maxBytes int) (data []byte, more bool) {
 	d.sealOpen()
 	order := d.canonicalOrder(d.changesSince(since))

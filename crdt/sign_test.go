@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/quire-dev/quire/crdt"
@@ -308,5 +309,48 @@ func BenchmarkVerifyChange(b *testing.B) {
 		if _, err := crdt.DecodeSignedChange(sigID, wire); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEncodeBatchLong cuts a history several SigSpacing long into batches
+// that each fit in maxBytes (the gap between retained signatures does)
+// and verify on their own. Bob writes only at the start: see EncodeBatch
+// on authors who keep interleaving.
+func TestEncodeBatchLong(t *testing.T) {
+	t.Log("seed 11,11")
+	r := rand.New(rand.NewPCG(11, 11))
+	a := signedDoc(t, sigID, "alice")
+	b := signedDoc(t, sigID, "bob")
+	b.Insert(0, "bob was here first")
+	a.Apply(b.Seal()...)
+	var sb strings.Builder
+	for a.Ops() < 6*crdt.SigSpacing {
+		sb.Reset()
+		for range 40 {
+			sb.WriteByte(byte('a' + r.IntN(26)))
+		}
+		a.Insert(r.IntN(a.Len()+1), sb.String())
+		a.Seal()
+	}
+	const maxBytes = 24 << 10
+	recv := verifier(sigID, "carol")
+	sizes := []int{}
+	for more := true; more; {
+		var data []byte
+		data, more = a.EncodeBatch(recv.Vector(), maxBytes)
+		if _, err := recv.ApplyEncoded(data); err != nil {
+			t.Fatalf("batch %d: %v", len(sizes), err)
+		}
+		sizes = append(sizes, len(data))
+		if len(data) > maxBytes {
+			t.Errorf("batch %d is %d bytes, max %d", len(sizes), len(data), maxBytes)
+		}
+	}
+	t.Logf("%d ops, %d signatures, whole %d bytes, batches %v", a.Ops(), a.Signatures(), len(a.Encode()), sizes)
+	if len(sizes) < 3 {
+		t.Errorf("%d batches, want several", len(sizes))
+	}
+	if recv.Text() != a.Text() || !bytes.Equal(recv.Encode(), a.Encode()) {
+		t.Fatal("batches did not deliver the whole history")
 	}
 }
