@@ -1,0 +1,429 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/crdt/access"
+	"github.com/quire-dev/quire/store"
+)
+
+// ErrUnauthorized wraps every refusal of a change, a peer or an action for
+// want of a capability; the access sentinel it also wraps says why.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Token record names in the store (store.Tokens).
+func proofName(id DocID) string         { return "proof/" + id.String() }
+func memberPrefix(id DocID) string      { return "member/" + id.String() + "/" }
+func revocationPrefix(id DocID) string  { return "revocation/" + id.String() + "/" }
+func quarantinePrefix(id DocID) string  { return "quarantine/" + id.String() + "/" }
+func keyHex(k access.Key) string        { return hex.EncodeToString(k[:]) }
+func rootOf(t *access.Token) access.Key { return chainRoot(t).Issuer }
+
+func chainRoot(t *access.Token) *access.Token {
+	for t.Parent != nil {
+		t = t.Parent
+	}
+	return t
+}
+
+func (p *Peer) putProof(id DocID, t *access.Token) error {
+	return p.db.Put(store.Tokens, proofName(id), t.Encode())
+}
+
+// proof returns this device's capability for document id.
+func (p *Peer) proof(id DocID) (*access.Token, error) {
+	b, err := p.db.Get(store.Tokens, proofName(id))
+	if err != nil {
+		return nil, err
+	}
+	return access.Decode(b)
+}
+
+// membership is what a replica knows about who may do what in one
+// document: its own proof, the proofs other authors presented, and the
+// revocations it has seen. Validators on network goroutines read it while
+// the document's goroutine updates it, hence the lock.
+//
+// Changes are checked without a clock: a proof admits its audience's
+// changes if the chain is valid at the proof's own start (so every replica
+// decides alike whenever it checks) and no effective revocation cuts it.
+// Lifetimes are enforced where a clock is meaningful: when a peer proves
+// read access over a connection, and when this device edits.
+type membership struct {
+	p    *Peer
+	id   DocID
+	doc  access.DocID
+	self access.Key
+
+	mu      sync.RWMutex
+	root    access.Key
+	own     *access.Token
+	members map[access.Key]*access.Token
+	revs    map[[32]byte]*access.Revocation
+	ruling  *access.Ruling
+	cache   *access.SigCache
+}
+
+// noHistory orders revocation records that are not in the CRDT history:
+// all are concurrent, so access.Decide orders them by record id.
+type noHistory struct{}
+
+func (noHistory) Precedes(a, b access.ChangeRef) bool { return false }
+
+func (p *Peer) loadMembership(id DocID) (*membership, error) {
+	own, err := p.proof(id)
+	if err != nil {
+		return nil, fmt.Errorf("document %s: this device's capability: %w", id, err)
+	}
+	m := &membership{p: p, id: id, doc: access.DocID(id), self: p.self, own: own, root: rootOf(own),
+		members: map[access.Key]*access.Token{}, revs: map[[32]byte]*access.Revocation{},
+		cache: access.NewSigCache(4096)}
+	m.members[p.self] = own
+	names, err := p.db.Names(store.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, memberPrefix(id)):
+			b, err := p.db.Get(store.Tokens, n)
+			if err != nil {
+				return nil, err
+			}
+			if t, err := access.Decode(b); err == nil {
+				m.learnLocked(t)
+			}
+		case strings.HasPrefix(n, revocationPrefix(id)):
+			b, err := p.db.Get(store.Tokens, n)
+			if err != nil {
+				return nil, err
+			}
+			if r, err := access.DecodeRevocation(b); err == nil && r.Check(m.doc, m.root) == nil {
+				m.revs[r.ID()] = r
+			}
+		}
+	}
+	m.decideLocked()
+	return m, nil
+}
+
+// decideLocked recomputes the ruling over the known revocations.
+func (m *membership) decideLocked() {
+	evs := make([]access.RevocationEvent, 0, len(m.revs))
+	for id, r := range m.revs {
+		evs = append(evs, access.RevocationEvent{Change: access.ChangeRef(id), Author: r.Revoker(), Record: r})
+	}
+	m.ruling = access.Decide(noHistory{}, evs, m.doc, m.root)
+}
+
+// learnLocked keeps t as its audience's proof if it is better (more
+// rights, then later expiry) than the one known.
+func (m *membership) learnLocked(t *access.Token) bool {
+	if t.Doc != m.doc || rootOf(t) != m.root {
+		return false
+	}
+	old := m.members[t.Audience]
+	if old != nil && (old.Rights.Level() > t.Rights.Level() ||
+		old.Rights.Level() == t.Rights.Level() && old.Expiry >= t.Expiry) {
+		return false
+	}
+	m.members[t.Audience] = t
+	return true
+}
+
+// verifyTimeless checks t for audience at t's own start (see membership).
+func (m *membership) verifyTimeless(t *access.Token, audience access.Key) (access.Rights, error) {
+	return access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: audience,
+		Now: time.Unix(t.NotBefore, 0), Revoked: m.ruling, Cache: m.cache})
+}
+
+// canWrite reports whether this device may edit now.
+func (m *membership) canWrite() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
+		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+	return err == nil && r.Covers(access.Write)
+}
+
+// rights returns this device's rights now (None if its proof no longer
+// verifies).
+func (m *membership) rights() access.Rights {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
+		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+	if err != nil {
+		return access.None
+	}
+	return r
+}
+
+// admit decides whether change c may enter the document: its author holds
+// a proof granting Write that no effective revocation cuts.
+func (m *membership) admit(c *crdt.Change) error {
+	author := access.Key(c.Author)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t := m.members[author]
+	if t == nil {
+		return fmt.Errorf("change %s by %s: no capability known for its author: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized)
+	}
+	r, err := m.verifyTimeless(t, author)
+	if err != nil {
+		return fmt.Errorf("change %s by %s: %w: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized, err)
+	}
+	if !r.Covers(access.Write) {
+		return fmt.Errorf("change %s by %s holds %v: %w: %w", c.Hash, access.Fingerprint(author[:]), r, ErrUnauthorized, access.ErrInsufficientRights)
+	}
+	return nil
+}
+
+// checkPeer decides whether the peer with key remote, presenting proof,
+// may read the document now. A valid proof is remembered, so the peer's
+// changes (forwarded by anyone) can be admitted later.
+func (m *membership) checkPeer(remote access.Key, proof []byte) (access.Rights, error) {
+	t, err := access.Decode(proof)
+	if err != nil {
+		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	m.mu.RLock()
+	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: remote,
+		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+	m.mu.RUnlock()
+	if err != nil {
+		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	if !r.Covers(access.Read) {
+		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, access.ErrInsufficientRights)
+	}
+	m.learn(t)
+	return r, nil
+}
+
+// learn records a proof presented for the document (after checking it is
+// at least structurally this document's) and stores it.
+func (m *membership) learn(t *access.Token) {
+	m.mu.Lock()
+	ok := m.learnLocked(t)
+	m.mu.Unlock()
+	if ok && t.Audience != m.self {
+		if err := m.p.db.Put(store.Tokens, memberPrefix(m.id)+keyHex(t.Audience), t.Encode()); err != nil {
+			m.p.log.Warn("store member capability", "err", err)
+		}
+	}
+}
+
+// addRevocation checks and records r. It returns whether r was new and the
+// keys whose access it (or a resulting re-decision) cut.
+func (m *membership) addRevocation(r *access.Revocation) (bool, []access.Key, error) {
+	if err := r.Check(m.doc, m.root); err != nil {
+		return false, nil, err
+	}
+	id := r.ID()
+	m.mu.Lock()
+	if m.revs[id] != nil {
+		m.mu.Unlock()
+		return false, nil, nil
+	}
+	before := m.allowedLocked()
+	m.revs[id] = r
+	m.decideLocked()
+	after := m.allowedLocked()
+	m.mu.Unlock()
+	if err := m.p.db.Put(store.Tokens, revocationPrefix(m.id)+hex.EncodeToString(id[:]), r.Encode()); err != nil {
+		m.p.log.Warn("store revocation", "err", err)
+	}
+	var cut []access.Key
+	for k := range before {
+		if !after[k] {
+			cut = append(cut, k)
+		}
+	}
+	slices.SortFunc(cut, func(a, b access.Key) int { return strings.Compare(keyHex(a), keyHex(b)) })
+	return true, cut, nil
+}
+
+// allowedLocked returns the member keys whose proofs verify (timelessly).
+func (m *membership) allowedLocked() map[access.Key]bool {
+	ok := map[access.Key]bool{}
+	for k, t := range m.members {
+		if _, err := m.verifyTimeless(t, k); err == nil {
+			ok[k] = true
+		}
+	}
+	return ok
+}
+
+// revoked reports whether key k has been cut off the document.
+func (m *membership) revoked(k access.Key) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t := m.members[k]
+	if t == nil {
+		return false
+	}
+	_, err := m.verifyTimeless(t, k)
+	return errors.Is(err, access.ErrRevoked)
+}
+
+// records returns every proof and revocation known, for a peer.
+func (m *membership) records() (proofs []*access.Token, revs []*access.Revocation) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, t := range m.members {
+		proofs = append(proofs, t)
+	}
+	for _, r := range m.revs {
+		revs = append(revs, r)
+	}
+	slices.SortFunc(proofs, func(a, b *access.Token) int { return strings.Compare(keyHex(a.Audience), keyHex(b.Audience)) })
+	slices.SortFunc(revs, func(a, b *access.Revocation) int {
+		x, y := a.ID(), b.ID()
+		return strings.Compare(string(x[:]), string(y[:]))
+	})
+	return proofs, revs
+}
+
+// Member is one device with access to a document.
+type Member struct {
+	Key         access.Key
+	Fingerprint string
+	Rights      access.Rights
+	Expiry      time.Time
+	Revoked     bool
+	Self        bool
+}
+
+// Members returns the devices this replica knows to hold a capability for
+// the document, revoked ones included.
+func (d *Doc) Members() []Member {
+	m := d.a.access
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Member, 0, len(m.members))
+	for k, t := range m.members {
+		_, err := m.verifyTimeless(t, k)
+		out = append(out, Member{Key: k, Fingerprint: access.Fingerprint(k[:]), Rights: t.Rights,
+			Expiry: time.Unix(t.Expiry, 0), Revoked: errors.Is(err, access.ErrRevoked), Self: k == m.self})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	return out
+}
+
+// Rights returns what this device may do in the document now.
+func (d *Doc) Rights() access.Rights { return d.a.access.rights() }
+
+// Invite creates an invite link granting rights on the document until
+// expiry, delegated from this device's capability. Whoever holds the link
+// can join; revoking the invite (RevokeInvite) cuts off everyone who
+// joined through it.
+func (d *Doc) Invite(rights access.Rights, expiry time.Time) (string, error) {
+	m := d.a.access
+	m.mu.RLock()
+	own := m.own
+	m.mu.RUnlock()
+	now := d.a.p.cfg.Now()
+	if exp := time.Unix(own.Expiry, 0); expiry.After(exp) {
+		expiry = exp
+	}
+	inv, err := access.NewInvite(own, d.a.p.key, access.Grant{Rights: rights, NotBefore: now.Add(-time.Minute), Expiry: expiry}, d.a.p.cfg.Rand)
+	if err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
+	return inv.String(), nil
+}
+
+// Join accepts an invite link: this device delegates the invite's
+// capability to itself and the document appears in the list, empty until a
+// peer that holds it is reachable. Joining a document already here
+// upgrades this device's capability if the invite grants more.
+func (p *Peer) Join(link string) (DocID, error) {
+	inv, err := access.ParseInvite(link)
+	if err != nil {
+		return DocID{}, err
+	}
+	tok, err := inv.Accept(ed25519.PublicKey(p.self[:]), p.cfg.Now(), p.cfg.Rand)
+	if err != nil {
+		return DocID{}, err
+	}
+	id := DocID(inv.Doc)
+	if old, err := p.proof(id); err == nil {
+		if old.Rights.Level() >= tok.Rights.Level() && old.Expiry >= tok.Expiry {
+			return id, nil
+		}
+		if rootOf(old) != rootOf(tok) {
+			return id, fmt.Errorf("join: the invite names another owner for document %s than the one this device knows: %w", id, ErrUnauthorized)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return id, err
+	} else if err := p.db.Create(id, ""); err != nil {
+		return id, err
+	}
+	if err := p.putProof(id, tok); err != nil {
+		return id, err
+	}
+	if a := p.actor(id); a != nil {
+		a.access.mu.Lock()
+		a.access.own = tok
+		a.access.members[p.self] = tok
+		a.access.mu.Unlock()
+	}
+	return id, nil
+}
+
+// RevokeKey revokes a device's access to the document (and everything it
+// delegated). Every connected peer cuts it off as soon as the record
+// reaches it.
+func (d *Doc) RevokeKey(k access.Key) error { return d.revoke(access.TargetKey, k) }
+
+// RevokeInvite revokes an invite link and every device that joined
+// through it.
+func (d *Doc) RevokeInvite(link string) error {
+	inv, err := access.ParseInvite(link)
+	if err != nil {
+		return err
+	}
+	return d.revoke(access.TargetToken, inv.Token.ID())
+}
+
+func (d *Doc) revoke(kind access.TargetKind, target [32]byte) error {
+	m := d.a.access
+	m.mu.RLock()
+	own := m.own
+	m.mu.RUnlock()
+	r, err := access.Revoke(own, d.a.p.key, kind, target, d.a.p.cfg.Now())
+	if err != nil {
+		return err
+	}
+	var cut []access.Key
+	_, cut, err = m.addRevocation(r)
+	if err != nil {
+		return err
+	}
+	return d.a.do(func() { d.a.revoked(cut, r) })
+}
+
+// revoked acts on a new revocation: tell peers (it spreads like a change)
+// and drop every cut-off peer from the document. On the goroutine.
+func (a *docActor) revoked(cut []access.Key, r *access.Revocation) {
+	if a.net == nil {
+		return
+	}
+	if r != nil {
+		if err := a.net.Publish(encodeRecords(nil, []*access.Revocation{r})); err != nil {
+			a.log.Debug("publish revocation", "err", err)
+		}
+	}
+	for _, k := range cut {
+		a.net.Deauthorize(k)
+	}
+}

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/crdt/access"
+)
+
+// Live messages on a document's topic. Each starts with a kind byte:
+//
+//	msgChange   uvarint proof length, the author's proof token (or none),
+//	            then the signed change (crdt's signed encoding)
+//	msgRecords  uvarint count, that many (uvarint length, token);
+//	            uvarint count, that many (uvarint length, revocation)
+//
+// A catch-up batch is a records block (as msgRecords, without the kind
+// byte) followed by a crdt batch encoding.
+const (
+	msgChange  = 1
+	msgRecords = 2
+)
+
+// Limits on what peers send.
+const (
+	// MaxLiveMessage bounds a live message. A change that encodes larger
+	// (a huge paste) is not gossiped; peers fetch it by catch-up, which
+	// runs at once.
+	MaxLiveMessage = 256 << 10
+	// maxRecords bounds the proofs or revocations in one message.
+	maxRecords = 4096
+)
+
+var errWire = errors.New("malformed message")
+
+// reader decodes untrusted bytes; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+	r.b = nil
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail("truncated")
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n < 0 || len(r.b) < n {
+		r.fail("truncated")
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+// count reads a uvarint that must be at most limit.
+func (r *reader) count(limit int) int {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.b = r.b[n:]
+	if v > uint64(limit) {
+		r.fail("count %d over limit %d", v, limit)
+		return 0
+	}
+	return int(v)
+}
+
+// encodeLive returns the live message for a change of this device.
+func (a *docActor) encodeLive(c *crdt.Change) []byte {
+	a.access.mu.RLock()
+	own := a.access.own
+	a.access.mu.RUnlock()
+	proof := own.Encode()
+	b := []byte{msgChange}
+	b = binary.AppendUvarint(b, uint64(len(proof)))
+	b = append(b, proof...)
+	return append(b, c.EncodeSigned()...)
+}
+
+// liveMsg is a decoded live message.
+type liveMsg struct {
+	kind   byte
+	proof  *access.Token
+	change *crdt.Change
+	proofs []*access.Token
+	revs   []*access.Revocation
+}
+
+func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
+	if len(b) > MaxLiveMessage {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", errWire, len(b), MaxLiveMessage)
+	}
+	r := reader{b: b}
+	m := &liveMsg{kind: r.byte()}
+	switch m.kind {
+	case msgChange:
+		if n := r.count(access.MaxTokenSize); n > 0 {
+			t, err := access.Decode(r.bytes(n))
+			if err != nil && r.err == nil {
+				return nil, fmt.Errorf("%w: proof: %w", errWire, err)
+			}
+			m.proof = t
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: %w", errWire, r.err)
+		}
+		c, err := crdt.DecodeSignedChange(id, r.b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: change: %w", errWire, err)
+		}
+		m.change = c
+		return m, nil
+	case msgRecords:
+		var err error
+		m.proofs, m.revs, err = decodeRecords(&r)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.b) != 0 {
+			return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
+		}
+		return m, nil
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %w", errWire, r.err)
+	}
+	return nil, fmt.Errorf("%w: unknown kind %d", errWire, m.kind)
+}
+
+// encodeRecords appends a live records message (or, with b already
+// holding something, a records block) of proofs and revocations.
+func encodeRecords(proofs []*access.Token, revs []*access.Revocation) []byte {
+	return appendRecords([]byte{msgRecords}, proofs, revs)
+}
+
+func appendRecords(b []byte, proofs []*access.Token, revs []*access.Revocation) []byte {
+	b = binary.AppendUvarint(b, uint64(len(proofs)))
+	for _, t := range proofs {
+		e := t.Encode()
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(revs)))
+	for _, rv := range revs {
+		e := rv.Encode()
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+func decodeRecords(r *reader) ([]*access.Token, []*access.Revocation, error) {
+	var (
+		proofs []*access.Token
+		revs   []*access.Revocation
+	)
+	n := r.count(maxRecords)
+	for range n {
+		e := r.bytes(r.count(access.MaxTokenSize))
+		if r.err != nil {
+			break
+		}
+		t, err := access.Decode(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: proof: %w", errWire, err)
+		}
+		proofs = append(proofs, t)
+	}
+	n = r.count(maxRecords)
+	for range n {
+		e := r.bytes(r.count(2 * access.MaxTokenSize))
+		if r.err != nil {
+			break
+		}
+		rv, err := access.DecodeRevocation(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: revocation: %w", errWire, err)
+		}
+		revs = append(revs, rv)
+	}
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errWire, r.err)
+	}
+	return proofs, revs, nil
+}
