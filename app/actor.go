@@ -317,10 +317,9 @@ type Status struct {
 
 // PeerSync is one peer's state for one document.
 type PeerSync struct {
-	Peer     string // peer id
-	Name     string // display name from presence, if known
-	Via      string // "lan", "direct" or "relayed"
-	UpToDate bool   // it has acknowledged everything this device has
+	Peer string // peer id
+	Name string // display name from presence, if known
+	Via  string // "lan", "direct" or "relayed"
 }
 
 func (a *docActor) setStatus(f func(*Status)) {

@@ -31,10 +31,6 @@ func (a *docActor) validateLive(payload []byte) (*liveMsg, Verdict, error) {
 	}
 	switch m.kind {
 	case msgChange:
-		if err := crdt.VerifySignature(a.id, m.change); err != nil {
-			a.quarantine(m.change, err)
-			return nil, Reject, err
-		}
 		if m.proof != nil && m.proof.Audience == access.Key(m.change.Author) {
 			a.access.mu.RLock()
 			_, perr := a.access.verifyTimeless(m.proof, m.proof.Audience)
@@ -140,7 +136,6 @@ func (a *docActor) applyBatch(data []byte) error {
 	return err
 }
 
-
 // maxQuarantine bounds the rejected changes kept per document; beyond it
 // new rejections are logged but not stored.
 const maxQuarantine = 1024
@@ -163,7 +158,7 @@ func (p *Peer) quarantine(id DocID, c *crdt.Change, reason error) {
 	}
 	rec := binary.AppendUvarint(nil, uint64(len(reason.Error())))
 	rec = append(rec, reason.Error()...)
-	rec = append(rec, c.EncodeSigned()...)
+	rec = append(rec, c.Encode()...)
 	if err := p.db.Put(store.Tokens, prefix+hex.EncodeToString(c.Hash[:]), rec); err != nil {
 		p.log.Warn("quarantine change", "err", err)
 	}
@@ -194,7 +189,7 @@ func (p *Peer) Quarantined(id DocID) ([]Rejected, error) {
 		}
 		r := reader{b: b}
 		reason := string(r.bytes(r.count(1 << 16)))
-		c, err := crdt.DecodeSignedChange(id, r.b)
+		c, err := crdt.DecodeChange(id, r.b)
 		if r.err != nil || err != nil {
 			continue
 		}

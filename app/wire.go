@@ -92,7 +92,12 @@ func (a *docActor) encodeLive(c *crdt.Change) []byte {
 	b := []byte{msgChange}
 	b = binary.AppendUvarint(b, uint64(len(proof)))
 	b = append(b, proof...)
-	return append(b, c.EncodeSigned()...)
+	enc, err := c.EncodeSigned()
+	if err != nil {
+		// Seal signs every change; an unsigned one is a bug.
+		panic("app: " + err.Error())
+	}
+	return append(b, enc...)
 }
 
 // liveMsg is a decoded live message.

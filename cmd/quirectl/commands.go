@@ -34,7 +34,7 @@ type command struct {
 // commandList returns every subcommand in the order "help" shows them.
 // Add new commands here.
 func commandList() []*command {
-	return []*command{helpCommand(), versionCommand(), tokenCommand(), withStoreBench(benchCommand()), storeCommand()}
+	return []*command{helpCommand(), versionCommand(), peerCommand(), docCommand(), tokenCommand(), withStoreBench(benchCommand()), storeCommand()}
 }
 
 // lookup returns the command called name, or nil.

@@ -1,0 +1,206 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quire-dev/quire/crdt/access"
+	"github.com/quire-dev/quire/p2p"
+	"github.com/quire-dev/quire/p2p/syncproto"
+)
+
+var loopback = []string{"/ip4/127.0.0.1/tcp/0"}
+
+// netPeer opens and runs a networked peer on loopback.
+func netPeer(t *testing.T, connect ...string) (*Peer, *P2P) {
+	t.Helper()
+	nw := NewNetwork(NetConfig{Listen: loopback, Connect: connect, Node: p2p.Config{SyncInterval: time.Second}})
+	p, err := Open(Config{Dir: t.TempDir(), Network: nw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		p.Close()
+	})
+	select {
+	case <-nw.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return p, nw
+}
+
+// waitText waits until d's text satisfies ok, reading d's events, or fails
+// after timeout.
+func waitText(t *testing.T, d *Doc, timeout time.Duration, ok func(string) bool) string {
+	t.Helper()
+	events, cancel := d.Subscribe()
+	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s := text(t, d)
+		if ok(s) {
+			return s
+		}
+		select {
+		case <-events:
+		case <-deadline.C:
+			t.Fatalf("text %q never satisfied the condition", s)
+		}
+	}
+}
+
+func TestTwoPeersEditLive(t *testing.T) {
+	a, na := netPeer(t)
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, "# Plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
+
+	b, _ := netPeer(t, na.Addrs()...)
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, err := b.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Catch-up brings the existing text.
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == "# Plan\n" })
+	// Live edits both ways, concurrently.
+	if err := db.Edit(7, 0, "from b\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.Edit(7, 0, "from a\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := waitText(t, da, 10*time.Second, func(s string) bool { return strings.Count(s, "from") == 2 })
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == want })
+	if !strings.HasPrefix(want, "# Plan\n") {
+		t.Errorf("converged text %q lost the heading", want)
+	}
+}
+
+// TestRevokedPeerIsCutOff checks that after the owner revokes a writer,
+// the writer's new edits never reach the owner, and that an outsider
+// without a capability gets nothing.
+func TestRevokedPeerIsCutOff(t *testing.T) {
+	a, na := netPeer(t)
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, "secret plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
+
+	b, _ := netPeer(t, na.Addrs()...)
+	b.Join(link)
+	db, _ := b.Open(id)
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == "secret plan\n" })
+
+	start := time.Now()
+	if err := da.RevokeKey(b.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Edit(0, 0, "vandal "); err != nil && !errors.Is(err, ErrReadOnly) {
+		t.Fatal(err)
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// a refuses to sync with b from now on, and so never gets b's edit.
+	bid := peerIDOf(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res := na.Node().SyncWith(ctx, id, bid); res.Err == nil {
+		t.Fatal("owner synced with a revoked peer")
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("cut-off took %v", elapsed)
+	}
+	if s := text(t, da); strings.Contains(s, "vandal") {
+		t.Errorf("revoked writer's edit applied: %q", s)
+	}
+	if len(da.Status().Peers) > 0 {
+		for _, ps := range da.Status().Peers {
+			if ps.Peer == bid.String() {
+				t.Errorf("revoked peer still listed as syncing: %+v", ps)
+			}
+		}
+	}
+}
+
+// TestOutsiderLearnsNothing: a device that knows the document id but
+// holds no capability from its owner (it roots one of its own) is refused
+// and receives nothing.
+func TestOutsiderLearnsNothing(t *testing.T) {
+	a, na := netPeer(t)
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, "secret plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	nw := NewNetwork(NetConfig{Listen: loopback, Connect: na.Addrs()})
+	c, err := Open(Config{Dir: t.TempDir(), Network: nw, Rand: io.MultiReader(bytes.NewReader(id[:]), rand.Reader)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := c.Create(""); err != nil || got != id {
+		t.Fatalf("forged create: %v %v", got, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	<-nw.Ready()
+	dc, err := c.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	res := nw.Node().SyncWith(sctx, id, na.Node().ID())
+	if !errors.Is(res.Err, syncproto.ErrRefused) {
+		t.Errorf("outsider's sync: %v, want ErrRefused", res.Err)
+	}
+	if s := text(t, dc); s != "" {
+		t.Errorf("outsider holds %q", s)
+	}
+}
+
+func peerIDOf(t *testing.T, p *Peer) peer.ID {
+	t.Helper()
+	pid, err := peer.IDFromPrivateKey(mustLibp2pKey(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func mustLibp2pKey(t *testing.T, p *Peer) crypto.PrivKey {
+	t.Helper()
+	k, err := crypto.UnmarshalEd25519PrivateKey(p.PrivateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
