@@ -26,7 +26,8 @@ type NetConfig struct {
 	// Listen are the multiaddrs to listen on; nil means every interface on
 	// random ports (p2p.DesktopListenAddrs).
 	Listen []string
-	// MDNS finds and connects to peers on the LAN.
+	// MDNS finds and connects to peers on the LAN, unless the peer's LAN
+	// discovery setting is off (Peer.SetLANDiscovery).
 	MDNS bool
 	// Connect are multiaddrs (with /p2p/ id) to dial once running.
 	Connect []string
@@ -64,7 +65,7 @@ func (n *P2P) Run(ctx context.Context, p *Peer) error {
 		nc.ListenAddrs = p2p.DesktopListenAddrs
 	}
 	nc.PrivateKey = p.key
-	nc.MDNS = n.cfg.MDNS
+	nc.MDNS = n.cfg.MDNS && p.LANDiscovery()
 	nc.PeerBook = peerBook{p.db, p.log}
 	nc.Logger = p.log.With("part", "p2p")
 	node, err := p2p.New(nc)

@@ -204,3 +204,49 @@ func mustLibp2pKey(t *testing.T, p *Peer) crypto.PrivKey {
 	}
 	return k
 }
+
+// TestCatchUpAfterRestart checks that what a peer stored (signatures
+// included) is what it serves after a restart: a fresh peer verifies and
+// takes the whole history from it.
+func TestCatchUpAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	for i := range 50 {
+		if err := da.Edit(i, 0, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			da.Flush()
+		}
+	}
+	link, _ := da.Invite(access.Read, time.Now().Add(time.Hour))
+	want := text(t, da)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	nw := NewNetwork(NetConfig{Listen: loopback})
+	a2, err := Open(Config{Dir: dir, Network: nw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a2.Run(ctx) }()
+	defer func() { cancel(); <-done; a2.Close() }()
+	<-nw.Ready()
+	da2, _ := a2.Open(id)
+	defer da2.Close()
+
+	b, _ := netPeer(t, nw.Addrs()...)
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := b.Open(id)
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == want })
+}

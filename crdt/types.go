@@ -152,3 +152,7 @@ func invalidf(format string, args ...any) error {
 func sortHashes(hs []Hash) {
 	slices.SortFunc(hs, func(a, b Hash) int { return bytes.Compare(a[:], b[:]) })
 }
+
+// SignedChangeVersion is the first byte of a change's signed form
+// (Change.EncodeSigned); the unsigned form (Encode) never starts with it.
+const SignedChangeVersion = signedChangeVersion

@@ -299,7 +299,7 @@ func (c *committer) appendChanges(w *writer, id crdt.DocID, st *docState, cs []*
 			continue // folded into the snapshot
 		}
 		key := changeKey(id, st.meta.Gen, ch.Hash)
-		enc := ch.Encode()
+		enc := encodeStoredChange(ch)
 		if item, err := w.txn.Get(key); err == nil {
 			// Stored already, unless the stored record is damaged: then
 			// this copy (resent by a peer) repairs it.
@@ -422,7 +422,7 @@ func genRecords(txn *badger.Txn, id crdt.DocID, gen uint32) ([]genRecord, error)
 		}
 		r := genRecord{hash: h, value: v}
 		if _, enc, err := decodeChangeValue(v); err == nil {
-			if ch, err := crdt.DecodeChange(id, enc); err == nil && ch.Hash == h {
+			if ch, err := decodeStoredChange(id, enc); err == nil && ch.Hash == h {
 				r.change = ch
 			}
 		}

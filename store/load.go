@@ -207,7 +207,7 @@ func readChanges(txn *badger.Txn, id crdt.DocID, prefix []byte) ([]stored, []Dam
 			bad(err)
 			continue
 		}
-		ch, err := crdt.DecodeChange(id, enc)
+		ch, err := decodeStoredChange(id, enc)
 		if err != nil {
 			bad(err)
 			continue
@@ -363,7 +363,7 @@ func (db *DB) ChangesSince(id crdt.DocID, v crdt.Vector) ([]*crdt.Change, error)
 			if err != nil {
 				return err
 			}
-			ch, err := crdt.DecodeChange(id, enc)
+			ch, err := decodeStoredChange(id, enc)
 			if err != nil || ch.Hash != h {
 				return fmt.Errorf("change %s damaged: %w", h, errors.Join(err, errChecksum))
 			}

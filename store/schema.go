@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -22,7 +23,8 @@ import (
 // numerically).
 //
 //	0x00 "schema"             -> uvarint schema version
-//	'c' doc gen hash          -> arrival(8) ++ change.Encode()   (a change as received)
+//	'c' doc gen hash          -> arrival(8) ++ change            (a change as received: its
+//	                             signed form (EncodeSigned) if it has a signature, else Encode)
 //	'a' doc gen author seq    -> hash(32) ++ uvarint op count    (per-author index)
 //	'h' doc                   -> n × hash(32)                    (heads of what is stored)
 //	's' doc                   -> snapshot record (see encodeSnapshot)
@@ -284,4 +286,35 @@ func encodeJSON(v any) []byte {
 		panic(fmt.Sprintf("store: marshal %T: %v", v, err)) // our own plain structs
 	}
 	return b
+}
+
+// encodeStoredChange is the stored form of a change: signed when it
+// carries a signature, so that the document can serve it to peers later.
+func encodeStoredChange(ch *crdt.Change) []byte {
+	if ch.Sig != nil {
+		if b, err := ch.EncodeSigned(); err == nil {
+			return b
+		}
+	}
+	return ch.Encode()
+}
+
+// decodeStoredChange decodes what encodeStoredChange wrote. The signature
+// is not checked again: it was checked before the change was stored, and
+// the record's hash check (the caller compares Hash with the key) guards
+// against damage.
+func decodeStoredChange(id crdt.DocID, enc []byte) (*crdt.Change, error) {
+	if len(enc) > 0 && enc[0] == crdt.SignedChangeVersion {
+		const head = 1 + ed25519.SignatureSize
+		if len(enc) < head {
+			return nil, fmt.Errorf("signed change record: truncated: %w", errChecksum)
+		}
+		ch, err := crdt.DecodeChange(id, enc[head:])
+		if err != nil {
+			return nil, err
+		}
+		ch.Sig = bytes.Clone(enc[1:head])
+		return ch, nil
+	}
+	return crdt.DecodeChange(id, enc)
 }

@@ -9,22 +9,25 @@ import (
 	"github.com/quire-dev/quire/app"
 )
 
-func openLib(t *testing.T, dir string) *app.Library {
+// openLib opens an offline peer on dir, closed at the end of the test.
+func openLib(t *testing.T, dir string) *app.Peer {
 	t.Helper()
-	lib, err := app.OpenLibrary(app.Config{Dir: dir})
+	p, err := app.Open(app.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lib
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
-// newEditor builds an Editor on lib in a headless test window.
-func newEditor(t *testing.T, lib *app.Library) *Editor {
+// newEditor builds an Editor on peer in a headless test window.
+func newEditor(t *testing.T, peer *app.Peer) *Editor {
 	t.Helper()
 	test.NewTempApp(t)
 	w := test.NewTempWindow(t, nil)
-	e := NewEditor(lib, w, nil)
+	e := NewEditor(peer, w, nil)
 	w.SetContent(e.Content())
+	t.Cleanup(e.Close)
 	return e
 }
 
@@ -32,7 +35,7 @@ func TestTypedTextSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	lib := openLib(t, dir)
 	e := newEditor(t, lib)
-	if e.Open() == "" {
+	if e.Open() == (app.DocID{}) {
 		t.Fatal("a new library opened no document")
 	}
 	test.Type(e.entry, "# Shopping\nmilk")
@@ -41,7 +44,8 @@ func TestTypedTextSurvivesRestart(t *testing.T) {
 	if got, want := e.entry.Text, "# Shopping\nmilk\n"; got != want {
 		t.Fatalf("entry text = %q, want %q", got, want)
 	}
-	if err := lib.Flush(); err != nil { // what Library.Run does on shutdown
+	e.Close()
+	if err := lib.Close(); err != nil { // what quire does on exit
 		t.Fatal(err)
 	}
 
@@ -69,12 +73,13 @@ func TestNewDocumentAndLastOpened(t *testing.T) {
 		t.Errorf("new document shows %q, want empty", e.entry.Text)
 	}
 	test.Type(e.entry, "second")
-	e.list.Select(0) // back to the first, as a click would
+	e.list.Select(indexOf(e, first)) // back to the first, as a click would
 	if e.Open() != first || e.entry.Text != "first" {
 		t.Errorf("after selecting the first document: open %s with %q", e.Open(), e.entry.Text)
 	}
-	e.list.Select(1)
-	if err := lib.Flush(); err != nil {
+	e.list.Select(indexOf(e, second))
+	e.Close()
+	if err := lib.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,6 +90,16 @@ func TestNewDocumentAndLastOpened(t *testing.T) {
 	if len(re.docs) != 2 {
 		t.Errorf("after restart list has %d documents, want 2", len(re.docs))
 	}
+}
+
+// indexOf returns the list row of document id.
+func indexOf(e *Editor, id app.DocID) int {
+	for i, d := range e.docs {
+		if d.ID == id {
+			return i
+		}
+	}
+	return -1
 }
 
 func TestSplice(t *testing.T) {

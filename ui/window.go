@@ -13,13 +13,14 @@ import (
 // AppID is Quire's application id, under which Fyne keeps its own settings.
 const AppID = "dev.quire.editor"
 
-// Run opens Quire's main window on lib and blocks until the user closes it
+// Run opens Quire's main window on peer and blocks until the user closes it
 // or ctx is cancelled. It must be called on the main goroutine (a
 // requirement of the desktop driver), once per process.
-func Run(ctx context.Context, lib *app.Library, log *slog.Logger) {
+func Run(ctx context.Context, peer *app.Peer, log *slog.Logger) {
 	a := fyneapp.NewWithID(AppID)
 	w := a.NewWindow("Quire")
-	ed := NewEditor(lib, w, log)
+	ed := NewEditor(peer, w, log)
+	defer ed.Close()
 	w.SetContent(ed.Content())
 	w.Resize(fyne.NewSize(960, 640))
 	ed.Focus()

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	quire [-data DIR] [-log-level LEVEL] [-smoke DURATION]
+//	quire [-data DIR] [-listen ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
 //
 // The data directory defaults to $QUIRE_DATA, else the platform's per-user
 // data directory ($XDG_DATA_HOME/quire or ~/.local/share/quire on Linux).
@@ -36,6 +36,8 @@ func main() {
 // options are quire's parsed command line.
 type options struct {
 	dataDir string
+	listen  cli.ListFlag
+	offline bool
 	smoke   time.Duration
 	log     *slog.Logger
 }
@@ -46,6 +48,8 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs := cli.NewFlagSet("quire", "[flags]", description, stderr)
 	common := cli.AddCommon(fs)
 	fs.StringVar(&opts.dataDir, "data", "", "data `directory` (default $QUIRE_DATA or the platform's user data directory)")
+	fs.Var(&opts.listen, "listen", "libp2p listen `multiaddr`s (repeatable; default every interface, random ports)")
+	fs.BoolVar(&opts.offline, "offline", false, "no network: edit on this device only")
 	fs.DurationVar(&opts.smoke, "smoke", 0, "open the window, wait this `long`, and exit 0 (for CI)")
 	if code, done := cli.Parse(fs, args); done {
 		return opts, code, true
@@ -78,12 +82,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if done {
 		return code
 	}
-	lib, err := app.OpenLibrary(app.Config{Dir: opts.dataDir, Logger: opts.log})
+	nw := app.NewNetwork(app.NetConfig{Listen: opts.listen.Values, MDNS: !opts.offline})
+	cfg := app.Config{Dir: opts.dataDir, Logger: opts.log, Network: nw}
+	if opts.offline {
+		cfg.Network = nil
+	}
+	peer, err := app.Open(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "quire:", err)
 		return cli.ExitError
 	}
-	opts.log.Info("quire starting", "version", cli.Version(), "data", opts.dataDir)
+	opts.log.Info("quire starting", "version", cli.Version(), "data", opts.dataDir, "device", peer.Fingerprint())
 
 	ctx, stop := cli.SignalContext(context.Background())
 	defer stop()
@@ -92,14 +101,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		ctx, cancel = context.WithTimeout(ctx, opts.smoke)
 		defer cancel()
 	}
-	saveCtx, stopSaving := context.WithCancel(context.Background())
-	saved := make(chan error, 1)
-	go func() { saved <- lib.Run(saveCtx) }()
+	runCtx, stopPeer := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- peer.Run(runCtx) }()
 
-	ui.Run(ctx, lib, opts.log) // returns when the window closes or ctx ends
+	ui.Run(ctx, peer, opts.log) // returns when the window closes or ctx ends
 
-	stopSaving()
-	if err := <-saved; err != nil {
+	stopPeer()
+	if err := <-ran; err != nil {
+		opts.log.Warn("network stopped with an error", "err", err)
+	}
+	if err := peer.Close(); err != nil {
 		fmt.Fprintln(stderr, "quire: saving on exit:", err)
 		return cli.ExitError
 	}
