@@ -51,10 +51,9 @@ type docActor struct {
 	presenceTimer *time.Timer // pending presence message, or nil
 
 	// Shared with other goroutines.
-	access  *membership // capability state; has its own lock
-	titleV  atomic.Value
-	status  atomic.Pointer[Status]
-	loadErr error
+	access *membership // capability state; has its own lock
+	titleV atomic.Value
+	status atomic.Pointer[Status]
 }
 
 // startActor loads document id from the store and starts its goroutine.

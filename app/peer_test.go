@@ -158,11 +158,8 @@ func TestSubscribersSeeEveryEdit(t *testing.T) {
 	if err := a.Edit(0, 0, "z"); err != nil {
 		t.Fatal(err)
 	}
-	for e := range stalled {
-		if e.Kind == EventResync {
-			resync = true
-		}
-		break
+	if e := <-stalled; e.Kind == EventResync {
+		resync = true
 	}
 	if !resync {
 		t.Error("a subscriber that fell behind got no EventResync")
