@@ -12,6 +12,10 @@ import (
 // but the detail of how the text got there.
 const subscriberQueue = 256
 
+// Edit is a change to a document's text: delete Del code points at Pos,
+// then insert Text there.
+type Edit = crdt.Edit
+
 // EventKind says what an Event reports.
 type EventKind uint8
 

@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/quire-dev/quire/app"
-	"github.com/quire-dev/quire/crdt"
 )
 
 // Editor is Quire's main view: a list of the peer's documents beside a
@@ -207,7 +206,7 @@ func (e *Editor) follow(doc *app.Doc, events <-chan app.Event, rev uint64) {
 
 // applyRemote applies other peers' edits to the entry, keeping the
 // cursor on the same character.
-func (e *Editor) applyRemote(edits []crdt.Edit) {
+func (e *Editor) applyRemote(edits []app.Edit) {
 	text := []rune(e.shown)
 	cursor := e.cursorOffset()
 	for _, ed := range edits {
