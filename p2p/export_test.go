@@ -23,3 +23,6 @@ func AuthorizeForTest(n *Node, doc crdt.DocID, p peer.ID) {
 func InspectScoresForTest(n *Node, f func(map[peer.ID]float64)) {
 	n.testPubSubOpts = append(n.testPubSubOpts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(f), 100e6))
 }
+
+// AllowPresenceForTest runs the presence rate limit for origin.
+func AllowPresenceForTest(n *Node, origin peer.ID) Verdict { return n.allowPresence(origin) }

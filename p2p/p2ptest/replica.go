@@ -1,9 +1,9 @@
 // Package p2ptest helps test and benchmark package p2p: Replica is a real
 // crdt.Doc behind the syncproto.Replica and p2p.DocHandler interfaces, with
-// real capability tokens from crdt/access, and Cluster starts real libp2p
-// nodes on loopback. It is a reference for the app's own implementation,
-// not a replacement: it trusts change authors once their device proved read
-// capability, where the app checks each change's signature and capability.
+// real capability tokens from crdt/access and signed, verified changes, and
+// StartPeer runs real libp2p nodes on loopback. It is a reference for the
+// app's own implementation, not a replacement: it checks each change's
+// signature but not its author's capability (the app's admission hook does).
 package p2ptest
 
 import (
@@ -19,13 +19,6 @@ import (
 	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p"
 )
-
-// batchEncoder is the crdt helper that encodes a bounded prefix of the
-// changes a peer lacks; crdt.Doc gains it in a concurrent change, and
-// Replica uses it as soon as it exists.
-type batchEncoder interface {
-	EncodeBatch(since crdt.Vector, maxBytes int) ([]byte, bool)
-}
 
 // Replica is one device's copy of a document, safe for concurrent use (a
 // mutex serialises every call on the crdt.Doc). It implements p2p.DocHandler.
@@ -65,7 +58,12 @@ func NewReplica(doc crdt.DocID, root access.Key, key ed25519.PrivateKey, proof *
 	if now == nil {
 		now = time.Now
 	}
-	return &Replica{root: root, doc: doc, proof: pb, now: now, d: crdt.New(doc, author)}
+	d := crdt.New(doc, author)
+	if err := d.SetSigner(key); err != nil { // key is author's by construction
+		panic(fmt.Sprintf("p2ptest: signer: %v", err))
+	}
+	d.SetVerify(true)
+	return &Replica{root: root, doc: doc, proof: pb, now: now, d: d}
 }
 
 // Notify makes the replica send each applied change and each presence
@@ -105,7 +103,7 @@ func (r *Replica) Revoke(key access.Key) {
 }
 
 // Edit runs f on the document under the replica's lock and returns the
-// changes it sealed, each encoded as one gossip payload.
+// changes it sealed, each signed and encoded as one gossip payload.
 func (r *Replica) Edit(f func(d *crdt.Doc) error) ([][]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -114,7 +112,11 @@ func (r *Replica) Edit(f func(d *crdt.Doc) error) ([][]byte, error) {
 	}
 	var out [][]byte
 	for _, c := range r.d.Seal() {
-		out = append(out, c.Encode())
+		b, err := c.EncodeSigned()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
 	}
 	return out, nil
 }
@@ -140,18 +142,15 @@ func (r *Replica) Vector() crdt.Vector {
 	return r.d.Vector()
 }
 
-// EncodeBatch implements syncproto.Replica with crdt.Doc.EncodeBatch when
-// the crdt package has it, else with EncodeSince (everything in one batch).
+// EncodeBatch implements syncproto.Replica with crdt.Doc.EncodeBatch,
+// returning nothing when since lacks nothing.
 func (r *Replica) EncodeBatch(since crdt.Vector, maxBytes int) ([]byte, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if be, ok := any(r.d).(batchEncoder); ok {
-		return be.EncodeBatch(since, maxBytes)
-	}
 	if since.Covers(r.d.Vector()) {
 		return nil, false
 	}
-	return r.d.EncodeSince(since), false
+	return r.d.EncodeBatch(since, maxBytes)
 }
 
 // ApplyBatch implements syncproto.Replica.
@@ -196,11 +195,13 @@ func (r *Replica) CheckProof(remote access.Key, proof []byte) error {
 var ErrNotAChange = errors.New("p2ptest: not a change of this document")
 
 // Validate implements p2p.DocHandler: a change payload must decode as a
-// change of the document; presence payloads must be non-empty.
+// signed change of the document whose signature verifies; presence
+// payloads must be non-empty.
 func (r *Replica) Validate(from peer.ID, kind p2p.Kind, payload []byte) p2p.Verdict {
 	switch kind {
 	case p2p.KindChange:
-		if _, err := crdt.DecodeChange(r.doc, payload); err != nil {
+		c, err := crdt.DecodeSignedChange(r.doc, payload)
+		if err != nil || c.Verify() != nil {
 			return p2p.Reject
 		}
 		return p2p.Accept
@@ -220,7 +221,7 @@ func (r *Replica) Deliver(from peer.ID, kind p2p.Kind, payload []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if kind == p2p.KindChange {
-		c, err := crdt.DecodeChange(r.doc, payload)
+		c, err := crdt.DecodeSignedChange(r.doc, payload)
 		if err != nil {
 			return // Validate accepted it, so this cannot happen
 		}
