@@ -20,8 +20,19 @@ type merger struct {
 	// left behind, and receives the one this merge leaves.
 	cache *trackerCache
 	one   [1]int // scratch for one-op versions
-	// back and fwd are scratch for moveTo's graph diffs.
-	back, fwd []lvRange
+	two   [1]int // scratch for a chunk's one parent
+}
+
+// mergeScratch holds the buffers a log's merges reuse, so that applying
+// one remote change allocates next to nothing. Merges on a log never
+// overlap.
+type mergeScratch struct {
+	// ones backs the one-parent lists of chunks that start inside a graph
+	// entry; it is emptied when a merge starts.
+	ones                 []int
+	newChunks, oldChunks []chunk
+	back, fwd, behind    []lvRange
+	sufMin               []int
 }
 
 // trackerCache keeps a tracker alive between merges of one branch while it
@@ -50,16 +61,21 @@ type chunk struct {
 	parents    []int
 }
 
-// chunks splits ascending LV ranges at graph entry boundaries.
-func (l *oplog) chunks(spans []lvRange) []chunk {
-	var out []chunk
+// chunks splits ascending LV ranges at graph entry boundaries, into out
+// (whose contents it discards).
+func (l *oplog) chunks(out []chunk, spans []lvRange) []chunk {
+	out = out[:0]
+	sc := &l.scratch
 	for _, sp := range spans {
 		for s := sp.start; s < sp.end; {
 			e := &l.graph[l.entryAt(s)]
 			end := min(sp.end, e.end)
 			parents := e.parents
 			if s != e.start {
-				parents = []int{s - 1}
+				// Earlier chunks keep their slices if ones moves.
+				sc.ones = append(sc.ones, s-1)
+				k := len(sc.ones)
+				parents = sc.ones[k-1 : k : k]
 			}
 			out = append(out, chunk{s, end, parents})
 			s = end
@@ -72,6 +88,8 @@ func (l *oplog) chunks(spans []lvRange) []chunk {
 // target and none in the branch's) to the branch.
 func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 	l := m.l
+	sc := &l.scratch
+	sc.ones = sc.ones[:0]
 	if m.cache != nil {
 		defer func() {
 			if err != nil {
@@ -90,7 +108,8 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 		// From the root no op is concurrent with the branch: walkNew
 		// applies directly up to the first concurrent op and starts a
 		// tracker from there.
-		return m.walkNew(nil, nil, nil, l.chunks(newSpans))
+		sc.newChunks = l.chunks(sc.newChunks, newSpans)
+		return m.walkNew(nil, nil, nil, sc.newChunks)
 	}
 	// Fast-forward while the next ops were made right on top of the branch.
 	for len(newSpans) > 0 {
@@ -119,12 +138,14 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 	}
 	common, conflict, onlyNew := l.findConflicting(m.frontier, target)
 	t := newTracker()
-	prep, err := m.walk(t, common, l.chunks(conflict), false)
+	sc.oldChunks = l.chunks(sc.oldChunks, conflict)
+	prep, err := m.walk(t, common, sc.oldChunks, false)
 	if err != nil {
 		return err
 	}
 	t.slack = t.effLen() - m.docLen
-	return m.walkNew(t, common, prep, l.chunks(onlyNew))
+	sc.newChunks = l.chunks(sc.newChunks, onlyNew)
+	return m.walkNew(t, common, prep, sc.newChunks)
 }
 
 // mergeCached merges using the cached tracker if it can: every new op must
@@ -132,7 +153,9 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
 	l := m.l
 	c := m.cache
-	chunks := l.chunks(newSpans)
+	sc := &l.scratch
+	sc.newChunks = l.chunks(sc.newChunks, newSpans)
+	chunks := sc.newChunks
 	if len(chunks) > maxCachedChunks {
 		return false, nil
 	}
@@ -141,15 +164,17 @@ func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
 	// parents must only touch ops the tracker holds.
 	prep := c.prep
 	for _, ch := range chunks {
-		back, fwd := l.diff(prep, ch.parents)
-		if !t.holds(back, c.logLen) || !t.holds(fwd, c.logLen) {
+		sc.back, sc.fwd = l.diffInto(prep, ch.parents, sc.back, sc.fwd)
+		if !t.holds(sc.back, c.logLen) || !t.holds(sc.fwd, c.logLen) {
 			return false, nil
 		}
-		prep = []int{ch.end - 1}
+		m.one[0] = ch.end - 1
+		prep = m.one[:]
 	}
 	// Ops the branch applied since (local edits) go in without effect.
-	_, behind := l.diff(c.frontier, m.frontier)
-	prep, err := m.walk(t, c.prep, l.chunks(behind), false)
+	sc.behind, sc.back = l.diffInto(m.frontier, c.frontier, sc.behind, sc.back)
+	sc.oldChunks = l.chunks(sc.oldChunks, sc.behind)
+	prep, err := m.walk(t, c.prep, sc.oldChunks, false)
 	if err != nil {
 		return true, err
 	}
@@ -192,8 +217,9 @@ func (m *merger) moveTo(t *tracker, prep, parents []int) {
 	if equalInts(prep, parents) {
 		return
 	}
-	back, fwd := m.l.diffInto(prep, parents, m.back, m.fwd)
-	m.back, m.fwd = back, fwd
+	sc := &m.l.scratch
+	sc.back, sc.fwd = m.l.diffInto(prep, parents, sc.back, sc.fwd)
+	back, fwd := sc.back, sc.fwd
 	for i := len(back) - 1; i >= 0; i-- {
 		t.retreat(back[i].start, back[i].end-back[i].start)
 	}
@@ -225,7 +251,9 @@ func (m *merger) walk(t *tracker, prep []int, chunks []chunk, emit bool) ([]int,
 // the next concurrent op, ops apply directly.
 func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 	// sufMin[i]: the smallest parent of chunks[i:] (-1 for a root chunk).
-	sufMin := make([]int, len(chunks)+1)
+	sc := &m.l.scratch
+	sc.sufMin = resize(sc.sufMin, len(chunks)+1)
+	sufMin := sc.sufMin
 	sufMin[len(chunks)] = int(^uint(0) >> 1)
 	for i := len(chunks) - 1; i >= 0; i-- {
 		p := -1
@@ -247,7 +275,8 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 				}
 				m.setFrontier1(ffEnd - 1)
 				c.start = ffEnd
-				c.parents = []int{ffEnd - 1}
+				m.two[0] = ffEnd - 1
+				c.parents = m.two[:]
 			}
 			if c.start == c.end {
 				continue
@@ -275,9 +304,11 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 		}
 	}
 	if m.cache != nil {
+		old := *m.cache
 		*m.cache = trackerCache{}
 		if t != nil {
-			*m.cache = trackerCache{t: t, base: base, prep: append([]int(nil), prep...), frontier: append([]int(nil), m.frontier...), logLen: m.l.len()}
+			// The old cache's versions are dead: reuse their arrays.
+			*m.cache = trackerCache{t: t, base: base, prep: append(old.prep[:0], prep...), frontier: append(old.frontier[:0], m.frontier...), logLen: m.l.len()}
 		}
 	}
 	return nil

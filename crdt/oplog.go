@@ -94,6 +94,7 @@ type oplog struct {
 	indexed int      // changes [0, indexed) are in hashIdx
 	id      DocID    // what change hashes cover
 	heapBuf []lvItem // scratch for graph walks
+	scratch mergeScratch
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
