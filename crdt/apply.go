@@ -251,7 +251,7 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 			l.pushOp(op.Kind, op.Pos, op.Len, op.Rev, op.Text)
 		}
 		l.addChange(lv, c.Hash)
-		target = advanceFrontier(target, parents, lv+n-1)
+		target = advanceFrontierInPlace(target, parents, lv+n-1)
 	}
 	if l.len() == start {
 		return nil, nil
@@ -293,11 +293,13 @@ type logMark struct {
 }
 
 func (l *oplog) mark() logMark {
+	// At most one mark is live at a time: its arrays are reused.
+	b := &l.markBuf
 	m := logMark{
 		n: l.len(), ops: len(l.ops), graph: len(l.graph), aa: len(l.aa),
 		changes: len(l.changes), agents: len(l.agents), content: len(l.content),
-		heads: append([]int(nil), l.heads...),
-		next:  append([]uint64(nil), l.next...),
+		heads: append(b.heads[:0], l.heads...),
+		next:  append(b.next[:0], l.next...),
 	}
 	if m.ops > 0 {
 		m.lastOp = l.ops[m.ops-1]
@@ -308,10 +310,11 @@ func (l *oplog) mark() logMark {
 	if m.aa > 0 {
 		m.lastAA = l.aa[m.aa-1]
 	}
-	m.seqs = make([]int, len(l.seqs))
+	m.seqs = resize(b.seqs, len(l.seqs))
 	for i, s := range l.seqs {
 		m.seqs[i] = len(s)
 	}
+	b.heads, b.next, b.seqs = m.heads, m.next, m.seqs
 	return m
 }
 

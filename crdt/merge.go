@@ -19,8 +19,6 @@ type merger struct {
 	// cache, when set, holds the tracker a previous merge on this branch
 	// left behind, and receives the one this merge leaves.
 	cache *trackerCache
-	one   [1]int // scratch for one-op versions
-	two   [1]int // scratch for a chunk's one parent
 }
 
 // mergeScratch holds the buffers a log's merges reuse, so that applying
@@ -33,6 +31,8 @@ type mergeScratch struct {
 	newChunks, oldChunks []chunk
 	back, fwd, behind    []lvRange
 	sufMin               []int
+	one                  [1]int // a one-op version
+	two                  [1]int // a chunk's one parent
 }
 
 // trackerCache keeps a tracker alive between merges of one branch while it
@@ -168,8 +168,8 @@ func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
 		if !t.holds(sc.back, c.logLen) || !t.holds(sc.fwd, c.logLen) {
 			return false, nil
 		}
-		m.one[0] = ch.end - 1
-		prep = m.one[:]
+		m.l.scratch.one[0] = ch.end - 1
+		prep = m.l.scratch.one[:]
 	}
 	// Ops the branch applied since (local edits) go in without effect.
 	sc.behind, sc.back = l.diffInto(m.frontier, c.frontier, sc.behind, sc.back)
@@ -239,7 +239,7 @@ func (m *merger) walk(t *tracker, prep []int, chunks []chunk, emit bool) ([]int,
 		if err := m.applyTracked(t, c.start, c.end, emit); err != nil {
 			return nil, err
 		}
-		prep = m.one[:]
+		prep = m.l.scratch.one[:]
 		prep[0] = c.end - 1
 	}
 	return []int{prep[0]}, nil
@@ -275,8 +275,8 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 				}
 				m.setFrontier1(ffEnd - 1)
 				c.start = ffEnd
-				m.two[0] = ffEnd - 1
-				c.parents = m.two[:]
+				m.l.scratch.two[0] = ffEnd - 1
+				c.parents = m.l.scratch.two[:]
 			}
 			if c.start == c.end {
 				continue
@@ -292,7 +292,7 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 		if err := m.applyTracked(t, c.start, c.end, true); err != nil {
 			return err
 		}
-		prep = m.one[:]
+		prep = m.l.scratch.one[:]
 		prep[0] = c.end - 1
 		m.frontier = advanceFrontierInPlace(m.frontier, c.parents, c.end-1)
 		if len(m.frontier) == 1 && m.frontier[0] == c.end-1 && sufMin[i+1] >= c.end-1 &&
@@ -380,8 +380,9 @@ func (e Edit) String() string {
 	return fmt.Sprintf("ins %q@%d", e.Text, e.Pos)
 }
 
-// advanceFrontierInPlace is advanceFrontier reusing f's array, for a
-// frontier its owner does not share.
+// advanceFrontierInPlace returns f advanced by a run of ops ending at last
+// whose first op has the given parents. It reuses f's array: callers
+// own f.
 func advanceFrontierInPlace(f []int, parents []int, last int) []int {
 	out := f[:0]
 	for _, x := range f {

@@ -94,6 +94,7 @@ type oplog struct {
 	indexed int      // changes [0, indexed) are in hashIdx
 	id      DocID    // what change hashes cover
 	heapBuf []lvItem // scratch for graph walks
+	markBuf logMark  // arrays the live mark reuses
 	scratch mergeScratch
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
@@ -456,20 +457,6 @@ func (l *oplog) ensureIndexed() {
 		l.hashIdx[k] = int32(ci)
 	}
 	l.indexed = len(l.changes)
-}
-
-// advanceFrontier returns f advanced by the ops [lv, lv+n), whose first op
-// has the given parents.
-func advanceFrontier(f []int, parents []int, last int) []int {
-	out := f[:0:0]
-	for _, x := range f {
-		if !containsInt(parents, x) {
-			out = append(out, x)
-		}
-	}
-	out = append(out, last)
-	sortInts(out)
-	return out
 }
 
 func containsInt(s []int, x int) bool {
