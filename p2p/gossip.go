@@ -332,7 +332,7 @@ func (d *DocTopic) watch(ctx context.Context, evts *pubsub.TopicEventHandler) {
 		if err != nil {
 			return
 		}
-		if ev.Type == pubsub.PeerJoin && d.n.id < ev.Peer {
+		if ev.Type == pubsub.PeerJoin && d.n.id < ev.Peer && !d.n.cfg.ManualSync {
 			d.n.startSync(d, ev.Peer)
 		}
 	}

@@ -92,6 +92,10 @@ type Config struct {
 	// SyncInterval is how often every joined document is synced with each
 	// peer in its topic, jittered by ±20%; 0 means 30 s.
 	SyncInterval time.Duration
+	// ManualSync turns off the sessions the node starts by itself (on a
+	// peer joining a topic, and periodically): only SyncWith and Sync run
+	// them. For tools and benchmarks that measure one session.
+	ManualSync bool
 	// SyncIdleTimeout aborts a sync session whose peer neither sends nor
 	// reads for this long (a slow reader); the next periodic sync resumes
 	// it. 0 means 20 s.

@@ -311,6 +311,9 @@ func (n *Node) drive(st network.Stream, sess *syncproto.Session, k sessionKey, s
 // syncLoop syncs every joined document with every peer in its topic, every
 // SyncInterval (jittered ±20%), as the peer with the smaller id.
 func (n *Node) syncLoop() {
+	if n.cfg.ManualSync {
+		return
+	}
 	for {
 		select {
 		case <-n.stop:

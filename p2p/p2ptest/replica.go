@@ -66,6 +66,20 @@ func NewReplica(doc crdt.DocID, root access.Key, key ed25519.PrivateKey, proof *
 	return &Replica{root: root, doc: doc, proof: pb, now: now, d: d}
 }
 
+// NewReplicaOf is NewReplica holding the existing document d (which
+// should sign with key and verify), for benchmarks that start from a
+// replayed history.
+func NewReplicaOf(d *crdt.Doc, root access.Key, proof *access.Token, now func() time.Time) *Replica {
+	if now == nil {
+		now = time.Now
+	}
+	var pb []byte
+	if proof != nil {
+		pb = proof.Encode()
+	}
+	return &Replica{root: root, doc: d.ID(), proof: pb, now: now, d: d}
+}
+
 // Notify makes the replica send each applied change and each presence
 // message on ch, dropping them when ch is full. Call it before joining.
 func (r *Replica) Notify(ch chan<- Delivery) {
