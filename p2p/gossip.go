@@ -28,6 +28,13 @@ type GossipConfig struct {
 	// PresenceRate is how many presence messages per second one origin may
 	// send (with a burst of as many); 0 means 20. Excess is rejected.
 	PresenceRate int
+	// PeerMessageRate bounds the messages per second one peer may send us
+	// (its own and relayed, all documents), with a burst of a quarter of
+	// that; 0 means 1000. An RPC that would exceed it is dropped whole
+	// before validation, so a flooding peer cannot fill the validation
+	// queue ahead of honest messages (scoring then graylists it). Typing
+	// peers send tens per second; catch-up repairs anything dropped.
+	PeerMessageRate int
 	// OutboundQueue is each peer's outbound RPC queue; 0 means 4096
 	// (libp2p's default of 32 overflows under bursts of typing). When it is
 	// full, messages to that peer are dropped and catch-up repairs the gap.
@@ -49,10 +56,11 @@ func (g *GossipConfig) fill() error {
 	def(&g.MaxPayload, 256<<10)
 	def(&g.MaxPresence, 1<<10)
 	def(&g.PresenceRate, 20)
+	def(&g.PeerMessageRate, 1000)
 	def(&g.OutboundQueue, 4096)
 	def(&g.ValidateQueue, 4096)
 	def(&g.SubscriptionBuffer, 4096)
-	if g.MaxPayload < 0 || g.MaxPayload > maxRPC/2 || g.MaxPresence < 0 || g.PresenceRate < 0 ||
+	if g.MaxPayload < 0 || g.MaxPayload > maxRPC/2 || g.MaxPresence < 0 || g.PresenceRate < 0 || g.PeerMessageRate < 0 ||
 		g.OutboundQueue < 0 || g.ValidateQueue < 0 || g.SubscriptionBuffer < 0 {
 		return fmt.Errorf("p2p: invalid gossip config %+v", *g)
 	}
@@ -165,6 +173,7 @@ func (n *Node) newPubSub(ctx context.Context, h host.Host, extra ...pubsub.Optio
 		pubsub.WithPeerOutboundQueueSize(g.OutboundQueue),
 		pubsub.WithValidateQueueSize(g.ValidateQueue),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithAppSpecificRpcInspector(n.inspectRPC),
 	}
 	ps, err := pubsub.NewGossipSub(ctx, h, append(opts, extra...)...)
 	if err != nil {
@@ -235,6 +244,9 @@ func (n *Node) peerFilter(p peer.ID, topic string) bool {
 func (n *Node) JoinDoc(id crdt.DocID, h DocHandler) (*DocTopic, error) {
 	if !n.running() {
 		return nil, ErrNotRunning
+	}
+	if h == nil {
+		return nil, errors.New("p2p: JoinDoc with a nil handler")
 	}
 	n.mu.Lock()
 	if _, ok := n.docs[id]; ok {
@@ -658,3 +670,40 @@ func (n *Node) allowPresence(origin peer.ID) Verdict {
 	}
 	return Reject
 }
+
+// maxRateTable bounds the per-peer message rate table; when it is full it
+// is cleared (every peer starts with a full bucket).
+const maxRateTable = 4096
+
+// inspectRPC runs on pubsub's event loop for every incoming RPC, before
+// its messages are queued for validation: it drops the RPC if it would
+// take its sender over GossipConfig.PeerMessageRate.
+func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
+	msgs := len(rpc.GetPublish())
+	if msgs == 0 {
+		return nil
+	}
+	now := n.clock.Now()
+	rate := float64(n.cfg.Gossip.PeerMessageRate)
+	burst := max(rate/4, 1)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b := n.peerRate[from]
+	if b == nil {
+		if len(n.peerRate) >= maxRateTable {
+			clear(n.peerRate)
+		}
+		b = &bucket{tokens: burst, last: now}
+		n.peerRate[from] = b
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	if b.tokens < float64(msgs) {
+		n.droppedRPCs++
+		return errRateExceeded
+	}
+	b.tokens -= float64(msgs)
+	return nil
+}
+
+var errRateExceeded = errors.New("p2p: peer over its message rate")

@@ -3,8 +3,10 @@ package p2p_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +14,12 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quire-dev/quire/crdt"
 	"github.com/quire-dev/quire/crdt/access"
@@ -404,6 +408,68 @@ func TestDeauthorizeCutsOff(t *testing.T) {
 	}
 }
 
+// rawFlood opens a gossipsub stream from h (a host without pubsub) to p by hand and writes
+// signed junk messages on the topic at perSecond, 100 to an RPC, until
+// ctx ends; it returns how many it wrote. Hand-written RPCs are how a real
+// attacker would flood: far cheaper than publishing through pubsub.
+func rawFlood(ctx context.Context, h host.Host, p peer.ID, topic string, perSecond int, started chan<- struct{}) (int, error) {
+	st, err := h.NewStream(ctx, p, pubsub.GossipSubID_v11)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	key := h.Peerstore().PrivKey(h.ID())
+	from := []byte(h.ID())
+	write := func(rpc *pb.RPC) error {
+		b, err := proto.Marshal(rpc)
+		if err != nil {
+			return err
+		}
+		_, err = st.Write(append(binary.AppendUvarint(nil, uint64(len(b))), b...))
+		return err
+	}
+	sub := true
+	if err := write(&pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &topic}}}); err != nil {
+		return 0, err
+	}
+	// Sign a pool of messages up front; sending is then only writing.
+	pool := make([]*pb.Message, 2000)
+	for i := range pool {
+		m := &pb.Message{From: from, Data: fmt.Appendf(nil, "flood %d", i), Seqno: binary.BigEndian.AppendUint64(nil, uint64(i+1)), Topic: &topic}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return 0, err
+		}
+		if m.Signature, err = key.Sign(append([]byte(pubsub.SignPrefix), b...)); err != nil {
+			return 0, err
+		}
+		pool[i] = m
+	}
+	close(started)
+	const perRPC = 100
+	tick := time.NewTicker(time.Second * perRPC / time.Duration(perSecond))
+	defer tick.Stop()
+	start := time.Now()
+	sent := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return sent, nil
+		case <-tick.C:
+		}
+		// Catch up with the schedule if the ticker fell behind.
+		due := int(time.Since(start).Seconds() * float64(perSecond))
+		rpc := &pb.RPC{}
+		for range max(perRPC, due-sent) {
+			rpc.Publish = append(rpc.Publish, pool[sent%len(pool)])
+			sent++
+		}
+		if err := write(rpc); err != nil {
+			return sent, nil // a cut us off: the flood is over
+		}
+	}
+}
+
 // TestFloodDoesNotStall: a peer flooding 10,000 messages per second at A
 // does not stop B's edits from reaching A. Latencies are logged, not
 // asserted (benchmarks measure).
@@ -411,36 +477,47 @@ func TestFloodDoesNotStall(t *testing.T) {
 	c := newCluster(t)
 	a := c.add("a", access.Write, p2p.Config{}, nil)
 	b := c.add("b", access.Write, p2p.Config{}, nil)
-	flooder := newHostile(t, "flooder", p2p.KindChange)
-	p2p.AuthorizeForTest(a.Node, testDoc, flooder.h.ID())
-	flooder.connect(t, a)
-	flooder.waitJoined(t, a)
+	k, err := crypto.UnmarshalEd25519PrivateKey(p2ptest.Key("flooder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flooder, err := libp2p.New(libp2p.Identity(k), libp2p.NoListenAddrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flooder.Close()
+	p2p.AuthorizeForTest(a.Node, testDoc, flooder.ID())
+	if err := flooder.Connect(t.Context(), peer.AddrInfo{ID: a.ID(), Addrs: a.Node.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 	connect(t, a, b)
 	waitMesh(t, 1, a, b)
 
 	ctx, stop := context.WithCancel(t.Context())
-	flooded := make(chan int, 1)
+	type floodResult struct {
+		n    int
+		took time.Duration
+		err  error
+	}
+	flooded := make(chan floodResult, 1)
+	started := make(chan struct{})
 	go func() {
-		sent := 0
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				flooded <- sent
-				return
-			case <-tick.C:
-				for range 10 { // 10 per ms: 10,000 per second
-					_ = flooder.top.Publish(ctx, []byte(fmt.Sprintf("flood %d", sent)))
-					sent++
-				}
-			}
-		}
+		n, err := rawFlood(ctx, flooder, a.ID(), p2p.TopicName(testDoc, p2p.KindChange), 10000, started)
+		flooded <- floodResult{n: n, err: err}
 	}()
+	select {
+	case <-started:
+	case f := <-flooded:
+		t.Fatalf("flood did not start: %v", f.err)
+	}
+	start := time.Now()
 	deliveries := make(chan p2ptest.Delivery, 256)
 	a.Replica.Notify(deliveries)
 	var lat []time.Duration
-	for i := range 50 {
+	pace := time.NewTicker(10 * time.Millisecond) // b types 100 characters a second
+	defer pace.Stop()
+	for i := range 100 {
+		<-pace.C
 		sent := time.Now()
 		if err := b.Publish(t.Context(), typeAt(b, fmt.Sprint(i%10))); err != nil {
 			t.Fatal(err)
@@ -453,16 +530,19 @@ func TestFloodDoesNotStall(t *testing.T) {
 		}
 	}
 	stop()
-	n := <-flooded
+	f := <-flooded
+	f.took = time.Since(start)
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
 	slices.Sort(lat)
-	t.Logf("flood of %d messages; honest latency p50 %v p99 %v max %v", n, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	t.Logf("flood: %d messages in %v (%.0f/s), %d RPCs dropped by the rate limit; honest latency p50 %v p99 %v max %v",
+		f.n, f.took, float64(f.n)/f.took.Seconds(), a.Node.DroppedRPCs(), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	if a.Replica.Text() != b.Replica.Text() {
 		t.Errorf("a %q, b %q", a.Replica.Text(), b.Replica.Text())
 	}
 }
 
-// TestPresenceRateLimited: presence beyond the rate is rejected, within
-// it delivered.
 func TestPresenceRateLimited(t *testing.T) {
 	c := newCluster(t)
 	a := c.add("a", access.Write, p2p.Config{}, nil)
@@ -525,5 +605,74 @@ func TestPresenceVerdicts(t *testing.T) {
 	want := []p2p.Verdict{a, a, a, i, i, r, r, r, r, r}
 	if !slices.Equal(got, want) {
 		t.Errorf("verdicts = %v, want %v", got, want)
+	}
+}
+
+// TestSlowReaderAborted: a peer that opens a sync session and then stops
+// reading and acknowledging is cut off after SyncIdleTimeout, holding at
+// most one batch; an honest session afterwards completes.
+func TestSlowReaderAborted(t *testing.T) {
+	c := newCluster(t)
+	a := c.add("a", access.Write, p2p.Config{SyncIdleTimeout: 300 * time.Millisecond}, nil)
+	if err := a.Publish(t.Context(), typeAt(a, strings.Repeat("history ", 1000))); err != nil {
+		t.Fatal(err)
+	}
+	k, err := crypto.UnmarshalEd25519PrivateKey(p2ptest.Key("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := libp2p.New(libp2p.Identity(k), libp2p.NoListenAddrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.Connect(t.Context(), peer.AddrInfo{ID: a.ID(), Addrs: a.Node.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := slow.NewStream(t.Context(), a.ID(), syncproto.ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	proof := p2ptest.Grant(testDoc, p2ptest.Key("root"), p2ptest.Key("slow"), access.Read).Encode()
+	for _, m := range []syncproto.Message{
+		{Type: syncproto.TypeHello, Version: syncproto.Version, Doc: testDoc, Proof: proof},
+		{Type: syncproto.TypeHave, Vector: crdt.Vector{}},
+	} {
+		if err := syncproto.WriteMessage(st, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Read a's Hello, Have and first batch, then go quiet: no ack.
+	r := bufio.NewReader(st)
+	var types []syncproto.Type
+	for len(types) < 3 {
+		m, err := syncproto.ReadMessage(r)
+		if err != nil {
+			t.Fatalf("after %v: %v", types, err)
+		}
+		types = append(types, m.Type)
+	}
+	if types[2] != syncproto.TypeBatch {
+		t.Fatalf("got %v, want hello, have, batch", types)
+	}
+	// a gives up on us after its idle timeout: the stream ends (the
+	// deadline only bounds a broken test).
+	if err := st.SetReadDeadline(time.Now().Add(deadline)); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := syncproto.ReadMessage(r); err == nil {
+		t.Fatalf("a sent %s to a peer that never acknowledged", m.Type)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("a never aborted the idle session")
+	}
+	// An honest peer then syncs normally.
+	b := c.add("b", access.Write, p2p.Config{ManualSync: true}, nil)
+	connect(t, b, a)
+	if res := b.Node.SyncWith(t.Context(), testDoc, a.ID()); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if b.Replica.Text() != a.Replica.Text() {
+		t.Error("b did not catch up")
 	}
 }

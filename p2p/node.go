@@ -137,19 +137,21 @@ type Node struct {
 	randMu sync.Mutex
 	rand   *mrand.Rand
 
-	mu         sync.RWMutex
-	docs       map[crdt.DocID]*DocTopic
-	topics     map[string]*DocTopic             // topic name -> doc
-	auth       map[crdt.DocID]map[peer.ID]bool  // peers that proved read, per doc
-	revoked    map[crdt.DocID]map[peer.ID]bool  // peers cut off by Deauthorize
-	sessions   map[sessionKey]map[*session]bool // running sync sessions
-	mesh       map[string]map[peer.ID]bool      // our gossipsub mesh, per topic
-	meshCh     chan struct{}                    // closed and replaced when the mesh changes
-	lan        map[peer.ID]bool                 // peers found by mDNS
-	remembered map[peer.ID]bool                 // told to the PeerBook since they connected
-	backoff    map[peer.ID]*redial              // reconnection state of known peers
-	presence   map[peer.ID]*bucket              // presence rate limits, by origin
-	dropped    uint64                           // events dropped on a full channel
+	mu          sync.RWMutex
+	docs        map[crdt.DocID]*DocTopic
+	topics      map[string]*DocTopic             // topic name -> doc
+	auth        map[crdt.DocID]map[peer.ID]bool  // peers that proved read, per doc
+	revoked     map[crdt.DocID]map[peer.ID]bool  // peers cut off by Deauthorize
+	sessions    map[sessionKey]map[*session]bool // running sync sessions
+	mesh        map[string]map[peer.ID]bool      // our gossipsub mesh, per topic
+	meshCh      chan struct{}                    // closed and replaced when the mesh changes
+	lan         map[peer.ID]bool                 // peers found by mDNS
+	remembered  map[peer.ID]bool                 // told to the PeerBook since they connected
+	backoff     map[peer.ID]*redial              // reconnection state of known peers
+	presence    map[peer.ID]*bucket              // presence rate limits, by origin
+	peerRate    map[peer.ID]*bucket              // message rate limits, by sending peer
+	droppedRPCs uint64                           // RPCs dropped by the rate limit
+	dropped     uint64                           // events dropped on a full channel
 
 	testPubSubOpts []pubsub.Option // extra options, set by tests only
 }
@@ -208,7 +210,7 @@ func New(cfg Config) (*Node, error) {
 		auth: map[crdt.DocID]map[peer.ID]bool{}, revoked: map[crdt.DocID]map[peer.ID]bool{},
 		sessions: map[sessionKey]map[*session]bool{}, mesh: map[string]map[peer.ID]bool{}, meshCh: make(chan struct{}),
 		lan: map[peer.ID]bool{}, remembered: map[peer.ID]bool{}, backoff: map[peer.ID]*redial{},
-		presence: map[peer.ID]*bucket{},
+		presence: map[peer.ID]*bucket{}, peerRate: map[peer.ID]*bucket{},
 	}, nil
 }
 

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/crdt/access"
 )
 
 func TestNodeLifecycle(t *testing.T) {
@@ -70,3 +74,59 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestJoinLeave(t *testing.T) {
+	n, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := crdt.DocID{3}
+	var h silent
+	if _, err := n.JoinDoc(doc, h); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("JoinDoc before Run: %v", err)
+	}
+	if err := n.Connect(t.Context(), "/ip4/127.0.0.1/tcp/1"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Connect before Run: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	<-n.Ready()
+	if _, err := n.JoinDoc(doc, nil); err == nil {
+		t.Error("JoinDoc accepted a nil handler")
+	}
+	d, err := n.JoinDoc(doc, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.JoinDoc(doc, h); !errors.Is(err, ErrJoined) {
+		t.Errorf("second JoinDoc: %v", err)
+	}
+	if err := d.Publish(t.Context(), make([]byte, 300<<10)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized publish: %v", err)
+	}
+	if err := d.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.JoinDoc(doc, h); err != nil {
+		t.Errorf("JoinDoc after Leave: %v", err)
+	}
+	if err := n.Connect(t.Context(), "not an address"); err == nil {
+		t.Error("Connect accepted a bad address")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// silent is a DocHandler for a document no one else shares.
+type silent struct{}
+
+func (silent) Vector() crdt.Vector                         { return crdt.Vector{} }
+func (silent) EncodeBatch(crdt.Vector, int) ([]byte, bool) { return nil, false }
+func (silent) ApplyBatch(access.Key, []byte) error         { return errors.New("silent: no batches") }
+func (silent) Proof() []byte                               { return nil }
+func (silent) CheckProof(access.Key, []byte) error         { return errors.New("silent: no one") }
+func (silent) Validate(peer.ID, Kind, []byte) Verdict      { return Reject }
+func (silent) Deliver(peer.ID, Kind, []byte)               {}

@@ -69,6 +69,14 @@ func (n *Node) DroppedEvents() uint64 {
 	return n.dropped
 }
 
+// DroppedRPCs returns how many incoming gossip RPCs were dropped because
+// their sender went over GossipConfig.PeerMessageRate.
+func (n *Node) DroppedRPCs() uint64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.droppedRPCs
+}
+
 func (n *Node) emit(e PeerEvent) {
 	select {
 	case n.events <- e:
