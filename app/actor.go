@@ -402,6 +402,14 @@ func (d *Doc) Flush() error {
 	return err
 }
 
+// EncodedHistory returns the document's whole history (every change, with
+// the signatures it retains) in crdt's encoding: what a new peer receives.
+func (d *Doc) EncodedHistory() []byte {
+	var b []byte
+	_ = d.a.do(func() { d.a.seal(); b = d.a.doc.Encode() })
+	return b
+}
+
 // Status returns the document's sync status.
 func (d *Doc) Status() Status { return *d.a.status.Load() }
 

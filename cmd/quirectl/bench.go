@@ -12,7 +12,7 @@ import (
 func benchCommand() *command {
 	return &command{
 		name:     "bench",
-		synopsis: "trace [-runs N] FILE.json.gz...",
+		synopsis: "trace [-runs N] FILE.json.gz... | sync [-runs N] [-keys N] [-rate R] [-trace FILE]",
 		summary:  "measure the CRDT on editing traces",
 		detail: "bench trace replays each editing trace (the editing-traces JSON format, gzipped)\n" +
 			"and prints one JSON object per trace: replay_ms, merge_ms, stream_ms, load_ms\n" +
@@ -21,10 +21,18 @@ func benchCommand() *command {
 			"prints signed_encoded_bytes (the encoding with its retained signatures),\n" +
 			"verified_decode_ms (a fresh replica verifying every change's authorship),\n" +
 			"verify_ms (the part of that beyond a trusted load) and seal_sign_us (one\n" +
-			"seal with its signature). Exits 1 if any trace does not reach its endContent.",
-		main: func(_ context.Context, e env, _ any, args []string) int {
+			"seal with its signature). Exits 1 if any trace does not reach its endContent.\n\n" +
+			"bench sync runs real peers (store, signatures, capability checks, libp2p on\n" +
+			"127.0.0.1) and prints JSON lines: keystroke-to-applied latency (p50_ms,\n" +
+			"p99_ms) for 2 peers (one typing) and for 10 peers all typing at -rate keys/s,\n" +
+			"and the time and wire bytes for a fresh peer to catch up the -trace history\n" +
+			"(typed into a peer with a change sealed every 100 patches).",
+		main: func(ctx context.Context, e env, _ any, args []string) int {
+			if len(args) >= 1 && args[0] == "sync" {
+				return benchSync(ctx, e, args[1:])
+			}
 			if len(args) < 1 || args[0] != "trace" {
-				return cli.Usagef(e.stderr, "quirectl bench", "want: trace [-runs N] FILE.json.gz...")
+				return cli.Usagef(e.stderr, "quirectl bench", "want: trace [-runs N] FILE.json.gz... | sync [flags]")
 			}
 			fs := cli.NewFlagSet("quirectl bench trace", "[-runs N] FILE.json.gz...", "Replays editing traces and prints their figures as JSON lines.", e.stderr)
 			runs := fs.Int("runs", 5, "runs per figure; times are medians")
