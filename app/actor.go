@@ -38,7 +38,9 @@ type docActor struct {
 	// Owned by the goroutine.
 	doc      *crdt.Doc
 	subs     map[*subscriber]struct{}
-	sealAt   time.Time   // when the last change was sealed
+	seals    float64     // seal tokens available (see scheduleSeal)
+	repairAt time.Time   // when missing parents last started a catch-up
+	sealAt   time.Time   // when seals was last refilled
 	timer    *time.Timer // pending seal, or nil
 	dirty    bool        // edits not yet sealed
 	rev      uint64      // text revision: +1 per local or remote edit event
@@ -198,22 +200,36 @@ func (a *docActor) edit(pos, del int, ins string) error {
 	return nil
 }
 
-// scheduleSeal seals now if the last seal is older than SealDelay, else
-// arms a timer for when it will be.
+// sealBurst is how many seals may happen back to back before the rate
+// of one per Config.SealDelay applies.
+const sealBurst = 3
+
+// scheduleSeal seals now if a seal token is available, else arms a timer
+// for when one will be. Tokens refill at one per SealDelay up to
+// sealBurst, so typing at up to 1/SealDelay keys per second (10 a second
+// by default) seals, signs and sends every keystroke at once, and faster
+// typing rides in one change per SealDelay: signatures stay bounded and
+// an idle typist's keystroke never waits.
 func (a *docActor) scheduleSeal() {
 	if a.timer != nil {
 		return
 	}
 	now := time.Now()
-	due := a.sealAt.Add(a.p.cfg.SealDelay)
-	if !now.Before(due) {
+	delay := a.p.cfg.SealDelay
+	a.seals = min(sealBurst, a.seals+float64(now.Sub(a.sealAt))/float64(delay))
+	a.sealAt = now
+	if a.seals >= 1 {
+		a.seals--
 		a.seal()
 		return
 	}
-	a.timer = time.AfterFunc(due.Sub(now), func() {
+	wait := time.Duration((1 - a.seals) * float64(delay))
+	a.timer = time.AfterFunc(wait, func() {
 		a.post(func() {
 			a.timer = nil
-			a.seal()
+			if a.dirty {
+				a.scheduleSeal()
+			}
 		})
 	})
 }
@@ -226,7 +242,6 @@ func (a *docActor) seal() {
 		return
 	}
 	a.dirty = false
-	a.sealAt = time.Now()
 	cs := a.doc.Seal()
 	if len(cs) == 0 {
 		return
@@ -302,6 +317,12 @@ func (a *docActor) applyRemote(cs []*crdt.Change) error {
 	if len(edits) > 0 {
 		a.titleV.Store(Title(a.doc.Text()))
 		a.emitEdits(edits, false)
+	}
+	if a.doc.Pending() > 0 && a.net != nil && time.Since(a.repairAt) > time.Second {
+		// A change arrived before its parents: gossip lost something.
+		// Catch up now rather than at the next periodic sync.
+		a.repairAt = time.Now()
+		a.net.SyncNow()
 	}
 	return err
 }

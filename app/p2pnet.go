@@ -44,6 +44,7 @@ type NetConfig struct {
 type P2P struct {
 	cfg   NetConfig
 	ready chan struct{} // closed once node is running
+	poke  chan struct{} // cap 1: a document was opened; offer it now
 	node  *p2p.Node
 	peer  *Peer
 	log   *slog.Logger
@@ -54,7 +55,7 @@ type P2P struct {
 
 // NewNetwork returns a network for Config.Network.
 func NewNetwork(cfg NetConfig) *P2P {
-	return &P2P{cfg: cfg, ready: make(chan struct{}), docs: map[DocID]*docNet{}}
+	return &P2P{cfg: cfg, ready: make(chan struct{}), poke: make(chan struct{}, 1), docs: map[DocID]*docNet{}}
 }
 
 // Run starts the libp2p node with p's identity and runs it until ctx ends.
@@ -97,26 +98,76 @@ func (n *P2P) Run(ctx context.Context, p *Peer) error {
 	return <-errc
 }
 
-// watch refreshes documents' status when peers come and go.
+// discoverEvery is how often the network offers each open document to
+// each connected peer not yet syncing it, and the least time between two
+// offers of one document to one peer.
+const discoverEvery = 5 * time.Second
+
+// watch refreshes documents' status when peers come and go, and offers
+// every open document to connected peers that do not sync it yet: the
+// node syncs a document only with peers in its topic, and a peer enters
+// the topic only by proving access in a sync session, so someone has to
+// start the first one.
 func (n *P2P) watch(ctx context.Context) {
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(discoverEvery)
 	defer tick.Stop()
+	offered := map[offer]time.Time{}
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.node.Events():
-		case <-tick.C:
-		}
 		n.mu.Lock()
 		docs := make([]*docNet, 0, len(n.docs))
 		for _, d := range n.docs {
 			docs = append(docs, d)
 		}
 		n.mu.Unlock()
+		now := time.Now()
+		for k, at := range offered {
+			if now.Sub(at) > discoverEvery {
+				delete(offered, k)
+			}
+		}
 		for _, d := range docs {
 			d.refreshStatus()
+			n.offer(ctx, d, offered, now)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.node.Events():
+		case <-tick.C:
+		case <-n.poke:
+		}
+	}
+}
+
+type offer struct {
+	doc  DocID
+	peer peer.ID
+}
+
+// offer starts a sync session on d with each connected peer that is not
+// authorized on it and was not offered it recently.
+func (n *P2P) offer(ctx context.Context, d *docNet, offered map[offer]time.Time, now time.Time) {
+	t := d.t()
+	if t == nil {
+		return
+	}
+	in := map[peer.ID]bool{}
+	for _, p := range t.Peers() {
+		in[p] = true
+	}
+	for _, pi := range n.node.Peers() {
+		k := offer{d.a.id, pi.ID}
+		if in[pi.ID] || !offered[k].IsZero() {
+			continue
+		}
+		offered[k] = now
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if res := n.node.SyncWith(sctx, k.doc, k.peer); res.Err != nil {
+				n.log.Debug("offer document", "doc", k.doc, "peer", k.peer, "err", res.Err)
+			}
+		}()
 	}
 }
 
@@ -203,6 +254,10 @@ func (n *P2P) Refresh() {
 	for id := range n.docs {
 		node.Sync(id)
 	}
+	select {
+	case n.poke <- struct{}{}:
+	default:
+	}
 }
 
 // WaitConverged blocks until a sync session with the peer whose id is
@@ -280,7 +335,10 @@ func (d *docNet) start() error {
 		return err
 	}
 	d.topic = t
-	d.n.node.Sync(d.a.id)
+	select {
+	case d.n.poke <- struct{}{}:
+	default: // already poked
+	}
 	return nil
 }
 

@@ -188,10 +188,21 @@ func typing(ctx context.Context, tmp string, n, typists int, f *syncFlags) (typi
 			return res, err
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := waitAll(wctx, docs, func(s string) bool { return len(s) == n }); err != nil {
-		return res, fmt.Errorf("warm-up: %w", err)
+	// Gossip may drop the first messages while meshes form; catch-up
+	// repairs that, so ask for it until everyone has everything.
+	for try := 0; ; try++ {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := waitAll(wctx, docs, func(s string) bool { return len(s) == n })
+		cancel()
+		if err == nil {
+			break
+		}
+		if try == 15 {
+			return res, fmt.Errorf("warm-up: %w", err)
+		}
+		for _, bp := range peers {
+			bp.nw.Refresh()
+		}
 	}
 
 	total := typists * f.keys
@@ -359,7 +370,7 @@ func catchUp(ctx context.Context, tmp string, f *syncFlags) (catchUpResult, erro
 	n := 0
 	for _, txn := range t.Txns {
 		for _, pt := range txn.Patches {
-			if err := d.Edit(pt.Pos, pt.Del, pt.Text); err != nil {
+			if err := d.Edit(pt.Pos, pt.Del, pt.Ins); err != nil {
 				return res, err
 			}
 			if n++; n%100 == 0 {
