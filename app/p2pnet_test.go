@@ -250,3 +250,87 @@ func TestCatchUpAfterRestart(t *testing.T) {
 	db, _ := b.Open(id)
 	waitText(t, db, 10*time.Second, func(s string) bool { return s == want })
 }
+
+// TestPresenceAcrossPeers: a cursor set on one peer shows on the other
+// with the sender's name and colour, at the same character.
+func TestPresenceAcrossPeers(t *testing.T) {
+	a, na := netPeer(t)
+	if err := a.SetIdentity("Ada", "#112233"); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	da.Edit(0, 0, "hello world")
+	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
+	b, _ := netPeer(t, na.Addrs()...)
+	b.Join(link)
+	db, _ := b.Open(id)
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == "hello world" })
+
+	events, cancel := db.Subscribe()
+	defer cancel()
+	deadline := time.After(10 * time.Second)
+	for {
+		da.SetCursor(6, 11) // "world" selected
+		ps := db.Presence()
+		if len(ps) == 1 && ps[0].Name == "Ada" && ps[0].Colour == "#112233" && ps[0].Anchor == 6 && ps[0].Head == 11 {
+			break
+		}
+		select {
+		case <-events:
+		case <-time.After(200 * time.Millisecond): // presence is ephemeral: resend, as a moving cursor would
+		case <-deadline:
+			t.Fatalf("presence on b: %+v", ps)
+		}
+	}
+	// b types before the selection: a's selection moves with the text.
+	if err := db.Edit(0, 0, ">> "); err != nil {
+		t.Fatal(err)
+	}
+	if ps := db.Presence(); ps[0].Anchor != 9 || ps[0].Head != 14 {
+		t.Errorf("after typing before it, selection is %d..%d, want 9..14", ps[0].Anchor, ps[0].Head)
+	}
+}
+
+// TestUnauthorizedChangeQuarantined: a live change by an author without a
+// capability is rejected before it is applied or forwarded, and kept with
+// the reason.
+func TestUnauthorizedChangeQuarantined(t *testing.T) {
+	a := openPeer(t, t.TempDir())
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	da.Edit(0, 0, "mine")
+	da.Flush()
+
+	// A stranger roots its own capability for the same id and edits.
+	s, err := Open(Config{Dir: t.TempDir(), Rand: io.MultiReader(bytes.NewReader(id[:]), rand.Reader)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Create("")
+	ds, _ := s.Open(id)
+	ds.Edit(0, 0, "forged")
+	var msg []byte
+	ds.a.do(func() {
+		ds.a.seal()
+		cs := ds.a.doc.ChangesSince(nil)
+		msg = ds.a.encodeLive(cs[0])
+	})
+	if _, v, err := da.a.validateLive(msg); v != Reject || !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("stranger's change: verdict %v, err %v; want Reject, ErrUnauthorized", v, err)
+	}
+	q, err := a.Quarantined(id)
+	if err != nil || len(q) != 1 || q[0].Author != ds.a.doc.Author() || !strings.Contains(q[0].Reason, "unauthorized") {
+		t.Fatalf("quarantine = %+v, %v", q, err)
+	}
+	if s := text(t, da); s != "mine" {
+		t.Errorf("text = %q", s)
+	}
+	// Garbage is rejected with a precise error and nothing is kept.
+	for _, bad := range [][]byte{nil, {9}, {msgChange, 200}, append([]byte{msgChange, 0}, msg[5:]...)} {
+		if _, v, err := da.a.validateLive(bad); v != Reject || err == nil {
+			t.Errorf("validateLive(%x) = %v, %v", bad, v, err)
+		}
+	}
+}

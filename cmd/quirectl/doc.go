@@ -45,7 +45,7 @@ func docCommand() *command {
 	type flags struct{ dir string }
 	return &command{
 		name:     "doc",
-		synopsis: "[-data DIR] new [TITLE] | ls | show DOC | edit DOC OP... | status DOC | invite DOC RIGHTS [TTL] | join LINK | revoke DOC KEY | members DOC | wait DOC PEER [TIMEOUT] | peers | connect ADDR",
+		synopsis: "[-data DIR] new [TITLE] | ls | show DOC | edit DOC OP... | status DOC | invite DOC RIGHTS [TTL] | join LINK | revoke DOC KEY | members DOC | quarantine DOC | wait DOC PEER [TIMEOUT] | peers | connect ADDR",
 		summary:  "create, list, show and edit documents; share them; watch sync",
 		detail: "Runs against the peer running on the data directory (quirectl peer), through\n" +
 			"its control socket, or opens the directory itself when no peer runs there.\n\n" +
@@ -59,6 +59,7 @@ func docCommand() *command {
 			"  join LINK              accept an invite link; prints the document id\n" +
 			"  revoke DOC KEY         revoke a device (hex key, see members)\n" +
 			"  members DOC            devices with access: key, rights, state\n" +
+			"  quarantine DOC         changes this device refused: hash, author, reason\n" +
 			"  wait DOC PEER [TIMEOUT]  wait until this peer and PEER (peer id) hold the same\n" +
 			"                         version of DOC (default timeout 30s); exit 1 on timeout\n" +
 			"  peers                  connected peers (needs a running peer)\n" +
@@ -199,6 +200,21 @@ func execute(ctx context.Context, p *app.Peer, nw *app.P2P, req request) respons
 		}
 		for _, d := range list {
 			fmt.Fprintf(&out, "%s\t%s\t%s\n", d.ID, d.Rights, d.Title)
+		}
+	case "quarantine":
+		if !need(2) {
+			return fail(cli.ExitUsage, "quarantine: want a document id")
+		}
+		id, err := crdt.ParseDocID(args[1])
+		if err != nil {
+			return fail(cli.ExitError, "%v", err)
+		}
+		rs, err := p.Quarantined(id)
+		if err != nil {
+			return fail(cli.ExitError, "%v", err)
+		}
+		for _, r := range rs {
+			fmt.Fprintf(&out, "%s\t%s\t%s\n", r.Change, r.Author, r.Reason)
 		}
 	case "show", "status", "members", "edit", "invite", "revoke", "wait":
 		if !need(2) {
