@@ -253,7 +253,7 @@ func (n *Node) JoinDoc(id crdt.DocID, h DocHandler) (*DocTopic, error) {
 		n.mu.Unlock()
 		return nil, ErrJoined
 	}
-	d := &DocTopic{n: n, id: id, h: h, stopped: make(chan struct{})}
+	d := &DocTopic{n: n, id: id, h: n.simWrap(id, h), stopped: make(chan struct{})}
 	n.docs[id] = d
 	n.topics[TopicName(id, KindChange)] = d
 	n.topics[TopicName(id, KindPresence)] = d

@@ -109,6 +109,8 @@ type Config struct {
 	Seed uint64
 	// EventBuffer is the capacity of the Events channel; 0 means 256.
 	EventBuffer int
+	// Sim runs the node on a simulated network (tests only; see Sim).
+	Sim Sim
 }
 
 // Node is one libp2p host: TCP and QUIC transports, Noise security, bounded
@@ -310,7 +312,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}
-	h, err := libp2p.New(opts...)
+	h, err := n.newHost(opts, rm, cm)
 	if err != nil {
 		return fmt.Errorf("p2p: start host: %w", err)
 	}
