@@ -134,6 +134,19 @@ type DocTopic struct {
 	pres    *pubsub.Topic
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when the reader goroutines have exited
+	joined  chan struct{} // closed when JoinDoc's join is over (change, pres, cancel set, or join failed)
+}
+
+// isJoined reports whether JoinDoc has finished joining d's topics; a
+// DocTopic is in n.docs from the start of JoinDoc, so others skip it until
+// then.
+func (d *DocTopic) isJoined() bool {
+	select {
+	case <-d.joined:
+		return d.cancel != nil
+	default:
+		return false
+	}
 }
 
 // TopicName returns the gossipsub topic of document id's changes (kind
@@ -253,12 +266,14 @@ func (n *Node) JoinDoc(id crdt.DocID, h DocHandler) (*DocTopic, error) {
 		n.mu.Unlock()
 		return nil, ErrJoined
 	}
-	d := &DocTopic{n: n, id: id, h: n.simWrap(id, h), stopped: make(chan struct{})}
+	d := &DocTopic{n: n, id: id, h: n.simWrap(id, h), stopped: make(chan struct{}), joined: make(chan struct{})}
 	n.docs[id] = d
 	n.topics[TopicName(id, KindChange)] = d
 	n.topics[TopicName(id, KindPresence)] = d
 	n.mu.Unlock()
-	if err := d.join(); err != nil {
+	err := d.join()
+	close(d.joined)
+	if err != nil {
 		n.forget(d)
 		return nil, fmt.Errorf("p2p: join %s: %w", id, err)
 	}
@@ -457,6 +472,9 @@ func (d *DocTopic) Leave() error {
 		return nil
 	}
 	n.mu.Unlock()
+	if <-d.joined; d.cancel == nil {
+		return nil // the join failed and JoinDoc cleans up
+	}
 	d.cancel()
 	<-d.stopped
 	n.endSessions(d.id, "")

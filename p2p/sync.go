@@ -154,7 +154,7 @@ func (n *Node) Sync(doc crdt.DocID) {
 	n.mu.RLock()
 	d := n.docs[doc]
 	n.mu.RUnlock()
-	if d == nil || !n.running() {
+	if d == nil || !n.running() || !d.isJoined() {
 		return
 	}
 	for _, p := range d.change.ListPeers() {
@@ -323,7 +323,9 @@ func (n *Node) syncLoop() {
 		n.mu.RLock()
 		ds := make([]*DocTopic, 0, len(n.docs))
 		for _, d := range n.docs {
-			ds = append(ds, d)
+			if d.isJoined() {
+				ds = append(ds, d)
+			}
 		}
 		n.mu.RUnlock()
 		for _, d := range ds {
