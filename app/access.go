@@ -69,7 +69,7 @@ type membership struct {
 	members map[access.Key]*access.Token
 	revs    map[[32]byte]*access.Revocation
 	ruling  *access.Ruling
-	cache   *access.SigCache
+	cache   *access.SigCache // not safe for concurrent use: Verify with it only under mu.Lock, never RLock
 }
 
 // noHistory orders revocation records that are not in the CRDT history:
@@ -147,8 +147,8 @@ func (m *membership) verifyTimeless(t *access.Token, audience access.Key) (acces
 
 // canWrite reports whether this device may edit now.
 func (m *membership) canWrite() bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
 		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
 	return err == nil && r.Covers(access.Write)
@@ -157,8 +157,8 @@ func (m *membership) canWrite() bool {
 // rights returns this device's rights now (None if its proof no longer
 // verifies).
 func (m *membership) rights() access.Rights {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
 		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
 	if err != nil {
@@ -171,8 +171,8 @@ func (m *membership) rights() access.Rights {
 // a proof granting Write that no effective revocation cuts.
 func (m *membership) admit(c *crdt.Change) error {
 	author := access.Key(c.Author)
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	t := m.members[author]
 	if t == nil {
 		return fmt.Errorf("change %s by %s: no capability known for its author: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized)
@@ -195,10 +195,10 @@ func (m *membership) checkPeer(remote access.Key, proof []byte) (access.Rights, 
 	if err != nil {
 		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	m.mu.RLock()
+	m.mu.Lock()
 	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: remote,
 		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
-	m.mu.RUnlock()
+	m.mu.Unlock()
 	if err != nil {
 		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
@@ -265,8 +265,8 @@ func (m *membership) allowedLocked() map[access.Key]bool {
 
 // revoked reports whether key k has been cut off the document.
 func (m *membership) revoked(k access.Key) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	t := m.members[k]
 	if t == nil {
 		return false
@@ -307,8 +307,8 @@ type Member struct {
 // the document, revoked ones included.
 func (d *Doc) Members() []Member {
 	m := d.a.access
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	out := make([]Member, 0, len(m.members))
 	for k, t := range m.members {
 		_, err := m.verifyTimeless(t, k)

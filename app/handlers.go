@@ -32,9 +32,9 @@ func (a *docActor) validateLive(payload []byte) (*liveMsg, Verdict, error) {
 	switch m.kind {
 	case msgChange:
 		if m.proof != nil && m.proof.Audience == access.Key(m.change.Author) {
-			a.access.mu.RLock()
+			a.access.mu.Lock()
 			_, perr := a.access.verifyTimeless(m.proof, m.proof.Audience)
-			a.access.mu.RUnlock()
+			a.access.mu.Unlock()
 			if perr == nil {
 				a.access.learn(m.proof)
 			}
@@ -72,9 +72,9 @@ func (a *docActor) deliverLive(m *liveMsg) {
 // acceptRecords learns proofs and revocations a peer sent.
 func (a *docActor) acceptRecords(proofs []*access.Token, revs []*access.Revocation) {
 	for _, t := range proofs {
-		a.access.mu.RLock()
+		a.access.mu.Lock()
 		_, err := a.access.verifyTimeless(t, t.Audience)
-		a.access.mu.RUnlock()
+		a.access.mu.Unlock()
 		if err == nil {
 			a.access.learn(t)
 		}
