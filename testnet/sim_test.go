@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 
 var (
 	seedFlag   = flag.Uint64("seed", 0, "run only this simulation seed")
-	seedsFlag  = flag.Int("seeds", 100, "number of simulation seeds per run")
+	seedsFlag  = flag.Int("seeds", 24, "number of simulation seeds per run (-long: 1000)")
+	parFlag    = flag.Int("simparallel", 8, "simulation seeds run at once")
 	longFlag   = flag.Bool("long", false, "run 1000 simulation seeds")
 	firstFlag  = flag.Uint64("first", 1, "first simulation seed")
 	behindFlag = flag.Bool("behind", false, "run TestSimClockBehind (a known failure)")
@@ -66,19 +68,39 @@ func runSeeds(t *testing.T, name string, skews []time.Duration) {
 		}
 	}
 	start := time.Now()
-	var total FaultStats
+	var (
+		mu    sync.Mutex
+		total FaultStats
+	)
+	// Seeds run -simparallel at a time: each spends most of its time
+	// waiting for catch-up rounds, not computing.
+	next := make(chan uint64, len(seeds))
 	for _, seed := range seeds {
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			st := simulate(t, seed, skews)
-			total.Dropped += st.Dropped
-			total.Duplicated += st.Duplicated
-			total.Reordered += st.Reordered
-			total.DupBatches += st.DupBatches
-		})
-		if !ok {
-			t.Logf("seed %d failed; re-run it with: go test -race -tags ci ./testnet -run %s -seed %d -v", seed, name, seed)
-		}
+		next <- seed
 	}
+	close(next)
+	var wg sync.WaitGroup
+	for range max(*parFlag, 1) {
+		wg.Go(func() {
+			for seed := range next {
+				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+					defer func() {
+						if t.Failed() {
+							t.Logf("seed %d failed; re-run it with: go test -race -tags ci ./testnet -run %s -seed %d -v", seed, name, seed)
+						}
+					}()
+					st := simulate(t, seed, skews)
+					mu.Lock()
+					total.Dropped += st.Dropped
+					total.Duplicated += st.Duplicated
+					total.Reordered += st.Reordered
+					total.DupBatches += st.DupBatches
+					mu.Unlock()
+				})
+			}
+		})
+	}
+	wg.Wait()
 	t.Logf("%d seeds in %v; faults injected: %d live messages dropped, %d duplicated, %d reordered, %d sync batches applied twice",
 		len(seeds), time.Since(start).Round(time.Millisecond), total.Dropped, total.Duplicated, total.Reordered, total.DupBatches)
 }
@@ -99,12 +121,16 @@ func simulate(t *testing.T, seed uint64, skews []time.Duration) FaultStats {
 	faults := Faults{Drop: 0.05 + 0.25*rng.Float64(), Dup: 0.3 * rng.Float64(), Reorder: 0.3 * rng.Float64()}
 	net := New(Config{Dir: t.TempDir(), Seed: seed, Faults: faults})
 	defer func() {
+		t0 := time.Now()
+		defer func() { t.Logf("timing: close %v", time.Since(t0)) }()
 		if err := net.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 	}()
 	s := &scenario{t: t, rng: rng, net: net, want: crdt.Vector{}, skews: skews}
+	t0 := time.Now()
 	s.setUp(3 + rng.IntN(2))
+	t.Logf("timing: setup %v", time.Since(t0))
 	steps := 10 + rng.IntN(20)
 	var log []string
 	for range steps {
@@ -120,11 +146,14 @@ func simulate(t *testing.T, seed uint64, skews []time.Duration) FaultStats {
 			s.must(p.Restart(), "restart "+p.Name)
 		}
 	}
+	t0 = time.Now()
 	s.must(net.Heal(), "heal")
 	s.converge(log)
+	t1 := time.Now()
 	// Late arrivals of held-back messages change nothing.
 	net.Release()
 	s.converge(log)
+	t.Logf("timing: converge %v, again %v", t1.Sub(t0), time.Since(t1))
 	return net.Stats()
 }
 
@@ -229,6 +258,9 @@ func (s *scenario) edit(p *Peer) string {
 		del := min(1+s.rng.IntN(4), n-pos)
 		if err := d.Edit(pos, del, ""); errors.Is(err, app.ErrReadOnly) {
 			return fmt.Sprintf("%s delete refused (clock %v)", p.Name, p.Skew())
+		} else if errors.Is(err, crdt.ErrPosition) {
+			// Remote deletions shrank the text since Len.
+			return fmt.Sprintf("%s delete %d+%d out of range", p.Name, pos, del)
 		} else {
 			s.must(err, "delete on "+p.Name)
 		}
@@ -239,6 +271,8 @@ func (s *scenario) edit(p *Peer) string {
 	tok := fmt.Sprintf("[%s.%d]", p.Name, s.tok)
 	if err := d.Edit(pos, 0, tok); errors.Is(err, app.ErrReadOnly) {
 		return fmt.Sprintf("%s insert refused (clock %v)", p.Name, p.Skew())
+	} else if errors.Is(err, crdt.ErrPosition) {
+		return fmt.Sprintf("%s insert %s@%d out of range", p.Name, tok, pos)
 	} else {
 		s.must(err, "insert on "+p.Name)
 	}
