@@ -201,11 +201,10 @@ func (p *Peer) Start() error {
 		return fmt.Errorf("run %s: %w", p.Name, err)
 	}
 	p.id = p.nw.Node().ID()
-	// Wait until the open documents are on the network. (p2p v0.51-era
-	// Node.Run crashes if it stops while a JoinDoc is half done, so a peer
-	// is not crashed in that window; see the report of issue 6.) WrapHandler
-	// runs inside JoinDoc while app.P2P holds its lock, and Refresh takes
-	// that lock, so once Refresh returns every join has finished.
+	// Wait until the open documents are on the network, so that a step
+	// that follows acts on a joined peer. WrapHandler runs inside JoinDoc
+	// while app.P2P holds its lock, and Refresh takes that lock, so once
+	// Refresh returns every join has finished.
 	timeout := time.After(10 * time.Second)
 	for range p.docs {
 		select {
