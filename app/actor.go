@@ -46,6 +46,8 @@ type docActor struct {
 	rev      uint64      // text revision: +1 per local or remote edit event
 	net      DocNet      // nil when offline
 	presence presenceSet
+	hist     history // undo and redo of this device's edits (undo.go)
+	recent   editLog // recent text changes, for views that lag (view.go)
 
 	cursor        [2]int      // this device's selection (anchor, head)
 	cursorDirty   bool        // cursor moved since the last presence message
@@ -178,6 +180,10 @@ func (a *docActor) title() string {
 
 // edit applies a local edit on the goroutine.
 func (a *docActor) edit(pos, del int, ins string) error {
+	var deleted string
+	if del > 0 && !a.hist.replaying {
+		deleted = a.doc.Slice(pos, del)
+	}
 	if del > 0 {
 		if err := a.doc.Delete(pos, del); err != nil {
 			return err
@@ -195,6 +201,7 @@ func (a *docActor) edit(pos, del int, ins string) error {
 		}
 	}
 	a.emitEdits([]crdt.Edit{{Pos: pos, Del: del, Text: ins}}, true)
+	a.hist.local(pos, deleted, ins, a.p.cfg.Now())
 	a.dirty = true
 	a.scheduleSeal()
 	return nil

@@ -122,6 +122,10 @@ func (a *docActor) emit(e Event) {
 // emitEdits records a text change and tells subscribers.
 func (a *docActor) emitEdits(edits []crdt.Edit, local bool) {
 	a.rev++
+	a.recent.add(a.rev, edits)
+	if !local {
+		a.hist.remote(edits)
+	}
 	a.presence.transform(edits)
 	a.emit(Event{Kind: EventEdits, Edits: edits, Local: local})
 }
