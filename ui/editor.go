@@ -1,69 +1,135 @@
 package ui
 
 import (
+	"errors"
 	"log/slog"
 	"slices"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
-	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/quire-dev/quire/app"
 )
 
-// Editor is Quire's main view: a list of the peer's documents beside a
-// multi-line, word-wrapping editor for the open one. Every keystroke becomes
-// an app.Doc.Edit; edits from other peers arrive as events and are applied
-// to the text without moving the cursor.
+// Options configures an Editor. The zero value is an offline editor that
+// logs nothing.
+type Options struct {
+	// Network is the peer's network, for the peers panel; nil when the
+	// peer runs offline.
+	Network *app.P2P
+	// DataDir is the data directory the peer runs on, shown in settings.
+	DataDir string
+	// SetDataDir, if not nil, stores the data directory to use from the
+	// next start; settings offers to change it.
+	SetDataDir func(dir string) error
+	// Log receives errors; nil discards them.
+	Log *slog.Logger
+	// PreviewDelay is how long typing must pause before the preview
+	// re-renders (default 250 ms); the preview parses the whole text.
+	PreviewDelay time.Duration
+	// PresenceEvery is how often the editor repeats where the cursor is
+	// while it does not move (default 10 s), so that others keep seeing
+	// it (app.PresenceTTL) and a lost message is repaired.
+	PresenceEvery time.Duration
+	// Do runs f on Fyne's UI goroutine and waits for it; nil means
+	// fyne.DoAndWait. Tests that drive the editor from their own goroutine
+	// pass a function that hands f to it.
+	Do func(f func())
+}
+
+// Editor is Quire's main view: the document list with search, the
+// Markdown source and its rendered preview, the people in the document,
+// and a status line. Every keystroke becomes an app.Doc edit; edits from
+// other peers arrive as events and are applied to the text without moving
+// the cursor or the selection.
 //
 // Editor's methods and callbacks run on Fyne's UI goroutine only.
 type Editor struct {
-	peer    *app.Peer
-	log     *slog.Logger
-	window  fyne.Window // for error dialogs; nil in tests that don't need them
-	docs    []app.DocInfo
-	doc     *app.Doc // open document; nil while there is none
-	shown   string   // the text the entry shows, as the document last said
-	stop    func()   // ends the open document's event subscription
-	list    *widget.List
-	entry   *widget.Entry
-	content fyne.CanvasObject
+	peer   *app.Peer
+	opts   Options
+	log    *slog.Logger
+	window fyne.Window // for dialogs; nil in tests that don't need them
+
+	// The open document and the view's copy of its text.
+	doc        *app.Doc // nil while there is none
+	shown      string   // the text the entry shows
+	rev        uint64   // the document revision shown
+	stop       func()   // ends the open document's event subscription
+	stopTicker func()   // ends the presence keep-alive
+	applying   bool     // the editor itself is changing the entry
+	others     []app.Presence
+
+	docs *docList
+	src  *source
+
+	preview      *widget.RichText
+	previewOn    bool
+	previewTimer *time.Timer
+	center       *fyne.Container
+
+	people   *fyne.Container
+	gutter   *gutter
+	status   *widget.Label
+	toolbar  *widget.Toolbar
+	content  fyne.CanvasObject
+	onChange func() // tests: called after every change the editor shows
 }
 
 // NewEditor builds the editor for peer and opens the last opened document,
-// or the first one, or a new one when there is none. Errors go to log and,
-// when window is not nil, to a dialog on it. Called on Fyne's UI
+// or the first one, or a new one when there is none. Errors go to the log
+// and, when window is not nil, to a dialog on it. Called on Fyne's UI
 // goroutine.
-func NewEditor(peer *app.Peer, window fyne.Window, log *slog.Logger) *Editor {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func NewEditor(peer *app.Peer, window fyne.Window, opts Options) *Editor {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	e := &Editor{peer: peer, log: log, window: window}
-	e.entry = widget.NewMultiLineEntry()
-	e.entry.Wrapping = fyne.TextWrapWord
-	e.entry.SetPlaceHolder("Write Markdown here…")
-	e.entry.OnChanged = e.typed
-	e.list = widget.NewList(
-		func() int { return len(e.docs) },
-		func() fyne.CanvasObject { return widget.NewLabel("Untitled document") },
-		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(e.docs[i].Title) },
-	)
-	e.list.OnSelected = func(i widget.ListItemID) { e.open(e.docs[i].ID) }
-	newButton := widget.NewButtonWithIcon("New document", theme.ContentAddIcon(), e.NewDocument)
-	split := container.NewHSplit(container.NewBorder(newButton, nil, nil, nil, e.list), e.entry)
-	split.Offset = 0.25
-	e.content = split
+	if opts.Do == nil {
+		opts.Do = fyne.DoAndWait
+	}
+	if opts.PresenceEvery <= 0 {
+		opts.PresenceEvery = 10 * time.Second
+	}
+	if opts.PreviewDelay <= 0 {
+		opts.PreviewDelay = 250 * time.Millisecond
+	}
+	e := &Editor{peer: peer, opts: opts, log: opts.Log, window: window, previewOn: true}
+	e.src = newSource()
+	e.src.SetPlaceHolder("Write Markdown here…")
+	e.src.OnChanged = e.typed
+	e.src.OnCursorChanged = e.cursorMoved
+	e.src.onUndo = e.Undo
+	e.src.onRedo = e.Redo
+	e.preview = widget.NewRichTextFromMarkdown("")
+	e.preview.Wrapping = fyne.TextWrapWord
+	e.docs = newDocList(e)
+	e.people = container.NewVBox()
+	e.gutter = newGutter()
+	e.status = widget.NewLabel("")
+	e.status.Truncation = fyne.TextTruncateEllipsis
+	e.toolbar = e.newToolbar()
+	e.center = container.NewStack()
+	e.layoutCenter()
 
-	e.refreshList()
+	peopleBox := container.NewBorder(widget.NewLabelWithStyle("In this document", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil,
+		container.NewVScroll(e.people))
+	main := container.NewHSplit(e.center, peopleBox)
+	main.Offset = 0.8
+	split := container.NewHSplit(e.docs.content, main)
+	split.Offset = 0.22
+	statusBar := container.NewBorder(nil, nil, nil, widget.NewButton("Peers…", e.ShowPeers), e.status)
+	e.content = container.NewBorder(e.toolbar, statusBar, nil, nil, split)
+
+	e.docs.refresh()
 	switch id, ok := peer.LastOpened(); {
 	case ok:
 		e.open(id)
-	case len(e.docs) > 0:
-		e.open(e.docs[0].ID)
+	case len(e.docs.all) > 0:
+		e.open(e.docs.all[0].ID)
 	default:
-		e.create()
+		e.create("")
 	}
 	return e
 }
@@ -81,29 +147,17 @@ func (e *Editor) Open() app.DocID {
 
 // Close closes the open document.
 func (e *Editor) Close() {
+	if e.previewTimer != nil {
+		e.previewTimer.Stop()
+	}
 	if e.doc != nil {
 		e.stop()
+		e.stopTicker()
+		if err := e.doc.Flush(); err != nil && !errors.Is(err, app.ErrClosed) {
+			e.log.Error("save on close", "err", err)
+		}
 		e.doc.Close()
 		e.doc = nil
-	}
-}
-
-func (e *Editor) refreshList() {
-	docs, err := e.peer.List()
-	if err != nil {
-		e.fail("list documents", err)
-		return
-	}
-	e.docs = docs
-	if e.list != nil {
-		e.list.Refresh()
-	}
-}
-
-// NewDocument creates an empty document, opens it and focuses the editor.
-func (e *Editor) NewDocument() {
-	if e.create() {
-		e.Focus()
 	}
 }
 
@@ -111,18 +165,41 @@ func (e *Editor) NewDocument() {
 // in its window.
 func (e *Editor) Focus() {
 	if e.window != nil {
-		e.window.Canvas().Focus(e.entry)
+		e.window.Canvas().Focus(e.src)
 	}
 }
 
-// create creates an empty document and opens it, reporting success.
-func (e *Editor) create() bool {
+// NewDocument creates an empty document, opens it and focuses the editor.
+func (e *Editor) NewDocument() {
+	if e.create("") {
+		e.Focus()
+	}
+}
+
+// create creates a document holding text and opens it, reporting success.
+func (e *Editor) create(text string) bool {
 	id, err := e.peer.Create("")
 	if err != nil {
 		e.fail("create document", err)
 		return false
 	}
-	e.refreshList()
+	if text != "" {
+		d, err := e.peer.Open(id)
+		if err != nil {
+			e.fail("create document", err)
+			return false
+		}
+		err = d.Edit(0, 0, text)
+		if err == nil {
+			err = d.Flush()
+		}
+		d.Close()
+		if err != nil {
+			e.fail("create document", err)
+			return false
+		}
+	}
+	e.docs.refresh()
 	e.open(id)
 	return true
 }
@@ -146,149 +223,309 @@ func (e *Editor) open(id app.DocID) {
 		e.fail("open document", err)
 		return
 	}
-	e.doc, e.stop = doc, stop
-	e.shown = text
-	e.entry.SetText(text) // OnChanged finds no difference from shown
-	e.list.Refresh()
-	go e.follow(doc, events, rev)
-	if i := slices.IndexFunc(e.docs, func(d app.DocInfo) bool { return d.ID == id }); i >= 0 {
-		e.list.Select(i)
+	e.doc, e.stop, e.rev, e.others = doc, stop, rev, nil
+	e.setText(text, 0, 0)
+	e.docs.derived = app.Title(text)
+	e.docs.known[id] = e.docs.derived
+	if doc.Rights() < app.Write {
+		e.src.Disable()
+	} else {
+		e.src.Enable()
 	}
+	go e.follow(doc, events)
+	e.stopTicker = e.keepAlive(doc)
+	e.docs.filter() // an archived document is listed while it is open
+	e.updateTitle()
+	e.showPresence()
+	e.showStatus()
+	e.renderPreview()
+	e.changed()
 }
 
-// typed turns the entry's new text into one edit of the open document and
-// updates the document's title in the list.
+// typed turns the entry's new text into one edit of the open document.
 func (e *Editor) typed(text string) {
-	if e.doc == nil {
+	if e.doc == nil || e.applying {
 		return
 	}
 	pos, del, ins := Splice(e.shown, text)
 	if del == 0 && ins == "" {
 		return
 	}
-	if err := e.doc.Edit(pos, del, ins); err != nil {
+	e.shown = text
+	u, err := e.doc.EditAt(e.rev, pos, del, ins)
+	if err != nil {
 		e.fail("edit", err)
 		e.resync()
 		return
 	}
-	e.shown = text
-	i := slices.IndexFunc(e.docs, func(d app.DocInfo) bool { return d.ID == e.doc.ID() })
-	if title := app.Title(text); i >= 0 && e.docs[i].Title != title {
-		e.docs[i].Title = title
-		e.list.RefreshItem(i)
-	}
+	e.catchUp(u, false)
+	e.docs.retitle(e.doc.ID(), text)
+	e.updateTitle()
+	e.schedulePreview()
+	e.changed()
 }
 
-// follow applies the open document's remote edits to the entry until the
-// subscription ends. It runs on its own goroutine; widget changes go
-// through fyne.Do.
-func (e *Editor) follow(doc *app.Doc, events <-chan app.Event, rev uint64) {
+// cursorMoved tells the other people in the document where the cursor is.
+func (e *Editor) cursorMoved() {
+	if e.doc == nil || e.applying {
+		return
+	}
+	anchor, head := e.src.selection(e.shown)
+	e.doc.SetCursor(anchor, head)
+}
+
+// Undo reverts the last group of this device's edits to the open
+// document; other people's edits stay.
+func (e *Editor) Undo() { e.replay(false) }
+
+// Redo reapplies the last undone group of edits.
+func (e *Editor) Redo() { e.replay(true) }
+
+func (e *Editor) replay(redo bool) {
+	if e.doc == nil {
+		return
+	}
+	var (
+		u   app.Update
+		err error
+	)
+	if redo {
+		u, err = e.doc.Redo(e.rev)
+	} else {
+		u, err = e.doc.Undo(e.rev)
+	}
+	switch {
+	case errors.Is(err, app.ErrNothingToUndo):
+		return
+	case err != nil:
+		e.fail("undo", err)
+		e.resync()
+		return
+	}
+	e.catchUp(u, true)
+	e.docs.retitle(e.doc.ID(), e.shown)
+	e.updateTitle()
+	e.schedulePreview()
+	e.changed()
+}
+
+// catchUp applies an update from the document to the entry. With
+// moveCursor (undo, redo) the cursor goes to the end of the last edit;
+// otherwise it and the selection stay on the characters they were on.
+func (e *Editor) catchUp(u app.Update, moveCursor bool) {
+	if u.Resync {
+		e.resync()
+		return
+	}
+	e.rev = u.Rev
+	if len(u.Edits) == 0 {
+		return
+	}
+	anchor, head := e.src.selection(e.shown)
+	marks := []int{anchor, head}
+	text, ok := applyEdits(e.shown, u.Edits, marks)
+	if !ok {
+		e.resync()
+		return
+	}
+	if moveCursor {
+		last := u.Edits[len(u.Edits)-1]
+		end := last.Pos + len([]rune(last.Text))
+		marks = []int{end, end}
+	}
+	e.setText(text, marks[0], marks[1])
+}
+
+// follow applies the open document's events until the subscription ends.
+// It runs on its own goroutine; widget changes go through fyne.Do.
+func (e *Editor) follow(doc *app.Doc, events <-chan app.Event) {
 	for ev := range events {
-		if ev.Rev <= rev {
-			continue // already in the text the entry was given
-		}
-		switch {
-		case ev.Kind == app.EventEdits && !ev.Local:
-			fyne.DoAndWait(func() {
-				if e.doc == doc {
-					e.applyRemote(ev.Edits)
+		e.opts.Do(func() {
+			if e.doc != doc {
+				return
+			}
+			switch ev.Kind {
+			case app.EventEdits:
+				if ev.Rev <= e.rev {
+					return // the view has it already
 				}
-			})
-		case ev.Kind == app.EventResync:
-			fyne.DoAndWait(func() {
-				if e.doc == doc {
+				if ev.Rev != e.rev+1 || ev.Local {
+					// A gap, or another window's edit on this device
+					// that EditAt did not hand us: re-read.
 					e.resync()
+				} else {
+					e.catchUp(app.Update{Edits: ev.Edits, Rev: ev.Rev}, false)
 				}
-			})
-		}
+				e.docs.retitle(doc.ID(), e.shown)
+				e.updateTitle()
+				e.schedulePreview()
+			case app.EventResync:
+				e.resync()
+			case app.EventPresence:
+				e.showPresence()
+				e.showStatus()
+			case app.EventStatus:
+				e.showStatus()
+			}
+			e.changed()
+		})
 	}
 }
 
-// applyRemote applies other peers' edits to the entry, keeping the
-// cursor on the same character.
-func (e *Editor) applyRemote(edits []app.Edit) {
-	text := []rune(e.shown)
-	cursor := e.cursorOffset()
-	for _, ed := range edits {
-		if ed.Pos > len(text) || ed.Pos+ed.Del > len(text) {
-			e.resync()
-			return
+// keepAlive repeats the cursor's position every PresenceEvery until the
+// returned function is called.
+func (e *Editor) keepAlive(doc *app.Doc) func() {
+	t := time.NewTicker(e.opts.PresenceEvery)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-t.C:
+				e.opts.Do(func() {
+					if e.doc == doc {
+						e.cursorMoved()
+					}
+				})
+			case <-done:
+				return
+			}
 		}
-		ins := []rune(ed.Text)
-		text = append(text[:ed.Pos], append(ins, text[ed.Pos+ed.Del:]...)...)
-		if ed.Pos < cursor {
-			cursor = max(ed.Pos, cursor-ed.Del) + len(ins)
-		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
 	}
-	e.setShown(string(text), cursor)
 }
 
-// resync re-reads the document's text.
+// resync re-reads the document's text, keeping the cursor where it was
+// as far as the text allows.
 func (e *Editor) resync() {
 	if e.doc == nil {
 		return
 	}
-	text, _, err := e.doc.Text()
+	text, rev, err := e.doc.Text()
 	if err != nil {
 		return
 	}
-	e.setShown(text, min(e.cursorOffset(), len([]rune(text))))
+	e.rev = rev
+	n := len([]rune(text))
+	anchor, head := e.src.selection(e.shown)
+	e.setText(text, min(anchor, n), min(head, n))
 }
 
-// setShown replaces the entry's text and puts the cursor at offset.
-func (e *Editor) setShown(text string, offset int) {
+// setText replaces the entry's text and selects anchor..head.
+func (e *Editor) setText(text string, anchor, head int) {
+	e.applying = true
+	defer func() { e.applying = false }()
 	e.shown = text
-	e.entry.SetText(text)
-	row, col := 0, 0
-	for i, r := range []rune(text) {
-		if i == offset {
-			break
-		}
-		if r == '\n' {
-			row, col = row+1, 0
-		} else {
-			col++
-		}
+	if e.src.Text != text {
+		e.src.SetText(text)
 	}
-	e.entry.CursorRow, e.entry.CursorColumn = row, col
-	e.entry.Refresh()
+	e.src.setSelection(text, anchor, head)
+	e.showPresence()
 }
 
-// cursorOffset returns the entry's cursor as a code point offset.
-func (e *Editor) cursorOffset() int {
-	row, off := 0, 0
-	for i, r := range []rune(e.shown) {
-		if row == e.entry.CursorRow {
-			return min(i+e.entry.CursorColumn, len([]rune(e.shown)))
-		}
-		if r == '\n' {
-			row++
-		}
-		off = i + 1
+// updateTitle puts the open document's title in the window's title.
+func (e *Editor) updateTitle() {
+	if e.window == nil {
+		return
 	}
-	return off
+	title := "Quire"
+	if d, ok := e.docs.info(e.Open()); ok {
+		title = d.Title + " — Quire"
+	}
+	e.window.SetTitle(title)
+}
+
+// Flush stores everything typed in the open document and says so.
+func (e *Editor) Flush() {
+	if e.doc == nil {
+		return
+	}
+	if err := e.doc.Flush(); err != nil {
+		e.fail("save", err)
+		return
+	}
+	e.showStatus()
+}
+
+// TogglePreview shows or hides the rendered preview.
+func (e *Editor) TogglePreview() {
+	e.previewOn = !e.previewOn
+	e.layoutCenter()
+	e.renderPreview()
+}
+
+func (e *Editor) layoutCenter() {
+	srcBox := container.NewBorder(nil, nil, nil, e.gutter, e.src)
+	if e.previewOn {
+		split := container.NewHSplit(srcBox, container.NewVScroll(e.preview))
+		e.center.Objects = []fyne.CanvasObject{split}
+	} else {
+		e.center.Objects = []fyne.CanvasObject{srcBox}
+	}
+	e.center.Refresh()
+}
+
+// schedulePreview re-renders the preview once typing pauses.
+func (e *Editor) schedulePreview() {
+	if !e.previewOn {
+		return
+	}
+	if e.previewTimer != nil {
+		e.previewTimer.Stop()
+	}
+	doc := e.doc
+	e.previewTimer = time.AfterFunc(e.opts.PreviewDelay, func() {
+		e.opts.Do(func() {
+			if e.doc == doc {
+				e.renderPreview()
+			}
+		})
+	})
+}
+
+// renderPreview renders the Markdown source into the preview now.
+func (e *Editor) renderPreview() {
+	if e.previewOn {
+		e.preview.ParseMarkdown(e.shown)
+	}
+}
+
+func (e *Editor) changed() {
+	if e.onChange != nil {
+		e.onChange()
+	}
 }
 
 // fail reports an error to the log and to the user.
 func (e *Editor) fail(what string, err error) {
 	e.log.Error(what+" failed", "err", err)
 	if e.window != nil {
-		dialog.ShowError(err, e.window)
+		dialog.ShowError(errors.New(what+": "+err.Error()), e.window)
 	}
 }
 
-// Splice returns the single edit that turns old into new: delete del runes
-// at rune position pos and insert ins there. It keeps the longest common
-// prefix and then the longest common suffix of what remains, which is the
-// exact edit for typing, deleting and pasting at one place.
-func Splice(old, new string) (pos, del int, ins string) {
-	o, n := []rune(old), []rune(new)
-	for pos < len(o) && pos < len(n) && o[pos] == n[pos] {
-		pos++
+// lineOf returns the 1-based line and column of code point offset p in
+// text.
+func lineOf(text string, p int) (line, col int) {
+	line, col = 1, 1
+	i := 0
+	for _, r := range text {
+		if i == p {
+			break
+		}
+		i++
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
 	}
-	end := 0
-	for end < len(o)-pos && end < len(n)-pos && o[len(o)-1-end] == n[len(n)-1-end] {
-		end++
-	}
-	return pos, len(o) - pos - end, string(n[pos : len(n)-end])
+	return line, col
+}
+
+// indexByID returns the index of the document id in docs, or -1.
+func indexByID(docs []app.DocInfo, id app.DocID) int {
+	return slices.IndexFunc(docs, func(d app.DocInfo) bool { return d.ID == id })
 }

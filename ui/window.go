@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"log/slog"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -16,13 +15,18 @@ const AppID = "dev.quire.editor"
 // Run opens Quire's main window on peer and blocks until the user closes it
 // or ctx is cancelled. It must be called on the main goroutine (a
 // requirement of the desktop driver), once per process.
-func Run(ctx context.Context, peer *app.Peer, log *slog.Logger) {
+func Run(ctx context.Context, peer *app.Peer, opts Options) {
 	a := fyneapp.NewWithID(AppID)
+	a.SetIcon(Icon)
+	applyTheme(a)
 	w := a.NewWindow("Quire")
-	ed := NewEditor(peer, w, log)
+	w.SetIcon(Icon)
+	ed := NewEditor(peer, w, opts)
 	defer ed.Close()
+	w.SetMainMenu(ed.MainMenu())
 	w.SetContent(ed.Content())
-	w.Resize(fyne.NewSize(960, 640))
+	w.Resize(fyne.NewSize(1200, 760))
+	w.CenterOnScreen()
 	ed.Focus()
 	stop := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) })
 	defer stop()

@@ -6,16 +6,23 @@
 //
 //	quire [-data DIR] [-listen ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
 //
-// The data directory defaults to $QUIRE_DATA, else the platform's per-user
-// data directory ($XDG_DATA_HOME/quire or ~/.local/share/quire on Linux).
+// The data directory is -data if given, else $QUIRE_DATA, else the one
+// chosen in the editor's settings (stored in the file data-dir in the
+// platform's per-user config directory, $XDG_CONFIG_HOME/quire or
+// ~/.config/quire on Linux), else the platform's per-user data directory
+// ($XDG_DATA_HOME/quire or ~/.local/share/quire on Linux).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/quire-dev/quire/app"
@@ -40,6 +47,59 @@ type options struct {
 	offline bool
 	smoke   time.Duration
 	log     *slog.Logger
+	// choice is the file holding the data directory chosen in settings
+	// ("" if there is no config directory).
+	choice string
+}
+
+// saveDataDir stores dir as the data directory for the next start.
+func (o options) saveDataDir(dir string) error {
+	if o.choice == "" {
+		return errors.New("no config directory to remember the data directory in: use -data or QUIRE_DATA")
+	}
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("data directory %q is not an absolute path", dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.choice), 0o700); err != nil {
+		return err
+	}
+	tmp := o.choice + ".tmp"
+	if err := os.WriteFile(tmp, []byte(dir+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, o.choice)
+}
+
+// choiceFile returns where the data directory chosen in settings is kept.
+func choiceFile(getenv func(string) string) string {
+	if dir := getenv("XDG_CONFIG_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "quire", "data-dir")
+	}
+	if runtime.GOOS == "linux" || runtime.GOOS == "freebsd" || runtime.GOOS == "openbsd" {
+		if home := getenv("HOME"); home != "" {
+			return filepath.Join(home, ".config", "quire", "data-dir")
+		}
+		return ""
+	}
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "quire", "data-dir")
+	}
+	return ""
+}
+
+// readChoice returns the data directory stored in file, or "".
+func readChoice(file string) string {
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	if dir := strings.TrimSpace(string(b)); filepath.IsAbs(dir) {
+		return dir
+	}
+	return ""
 }
 
 // parse reads quire's flags. done reports that the program must exit with
@@ -63,6 +123,10 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	}
 	if opts.smoke < 0 {
 		return opts, cli.Usagef(stderr, "quire", "-smoke must not be negative"), true
+	}
+	opts.choice = choiceFile(getenv)
+	if opts.dataDir == "" && getenv("QUIRE_DATA") == "" {
+		opts.dataDir = readChoice(opts.choice)
 	}
 	if opts.dataDir == "" {
 		dir, err := cli.DataDir("quire", "QUIRE_DATA", getenv)
@@ -105,7 +169,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	ran := make(chan error, 1)
 	go func() { ran <- peer.Run(runCtx) }()
 
-	ui.Run(ctx, peer, opts.log) // returns when the window closes or ctx ends
+	uiOpts := ui.Options{DataDir: opts.dataDir, Log: opts.log, SetDataDir: opts.saveDataDir}
+	if !opts.offline {
+		uiOpts.Network = nw
+	}
+	ui.Run(ctx, peer, uiOpts) // returns when the window closes or ctx ends
 
 	stopPeer()
 	if err := <-ran; err != nil {

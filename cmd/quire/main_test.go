@@ -52,6 +52,34 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestDataDirChoice(t *testing.T) {
+	cfg := t.TempDir()
+	env := map[string]string{"HOME": "/home/u", "XDG_CONFIG_HOME": cfg}
+	getenv := func(k string) string { return env[k] }
+	var stderr bytes.Buffer
+	opts, _, done := parse(nil, getenv, &stderr, &stderr)
+	if done || opts.dataDir != filepath.FromSlash("/home/u/.local/share/quire") {
+		t.Fatalf("before a choice: data dir %q (done %v)", opts.dataDir, done)
+	}
+	if err := opts.saveDataDir("relative/dir"); err == nil {
+		t.Error("a relative data directory was accepted")
+	}
+	chosen := filepath.Join(t.TempDir(), "notes")
+	if err := opts.saveDataDir(chosen); err != nil {
+		t.Fatal(err)
+	}
+	if opts, _, _ := parse(nil, getenv, &stderr, &stderr); opts.dataDir != chosen {
+		t.Errorf("after the choice: data dir %q, want %q", opts.dataDir, chosen)
+	}
+	env["QUIRE_DATA"] = "/from/env"
+	if opts, _, _ := parse(nil, getenv, &stderr, &stderr); opts.dataDir != "/from/env" {
+		t.Errorf("QUIRE_DATA does not beat the choice: %q", opts.dataDir)
+	}
+	if opts, _, _ := parse([]string{"-data", "/flag"}, getenv, &stderr, &stderr); opts.dataDir != "/flag" {
+		t.Errorf("-data does not beat the choice: %q", opts.dataDir)
+	}
+}
+
 func TestRunExitCodes(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"-bogus"}, func(string) string { return "" }, &stdout, &stderr); code != 2 {

@@ -1,0 +1,168 @@
+package ui
+
+import (
+	"fmt"
+	"image/color"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+)
+
+// Other people's cursors. Fyne's Entry cannot colour ranges of its text,
+// and its scroll position is private, so carets cannot be drawn inside it
+// reliably. Instead each person appears twice, in their colour: in the
+// "In this document" panel with the line and column of their cursor and
+// the size of their selection, and as a mark in a narrow gutter beside the
+// source, at the height of their line within the whole document (like a
+// scroll bar's overview), labelled with their initial.
+
+// showPresence refreshes the people panel and the gutter from the open
+// document.
+func (e *Editor) showPresence() {
+	if e.doc == nil {
+		return
+	}
+	e.others = e.doc.Presence()
+	name, colour := e.peer.Identity()
+	rows := []fyne.CanvasObject{personRow(name+" (you)", colour, "")}
+	lines := strings.Count(e.shown, "\n") + 1
+	var marks []gutterMark
+	for _, p := range e.others {
+		line, col := lineOf(e.shown, p.Head)
+		where := fmt.Sprintf("line %d, column %d", line, col)
+		if n := p.Head - p.Anchor; n != 0 {
+			where += fmt.Sprintf(", selecting %d character%s", abs(n), plural(abs(n)))
+		}
+		rows = append(rows, personRow(p.Name, p.Colour, where))
+		aLine, _ := lineOf(e.shown, min(p.Anchor, p.Head))
+		marks = append(marks, gutterMark{
+			from: float32(aLine-1) / float32(lines), to: float32(line) / float32(lines),
+			colour: parseColour(p.Colour), label: initial(p.Name),
+		})
+	}
+	e.people.Objects = rows
+	e.people.Refresh()
+	e.gutter.setMarks(marks)
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
+// personRow is one person in the panel: a dot in their colour, their
+// name, and where they are.
+func personRow(name, colour, where string) fyne.CanvasObject {
+	dot := canvas.NewCircle(parseColour(colour))
+	dot.Resize(fyne.NewSize(12, 12))
+	dotBox := container.NewGridWrap(fyne.NewSize(12, 12), dot)
+	label := widget.NewLabel(name)
+	label.Truncation = fyne.TextTruncateEllipsis
+	if where == "" {
+		return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, label)
+	}
+	detail := widget.NewLabelWithStyle(where, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
+	detail.Truncation = fyne.TextTruncateEllipsis
+	return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, container.NewVBox(label, detail))
+}
+
+// parseColour reads "#rrggbb"; anything else is grey.
+func parseColour(s string) color.Color {
+	if len(s) == 7 && s[0] == '#' {
+		if v, err := strconv.ParseUint(s[1:], 16, 32); err == nil {
+			return color.NRGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 0xff}
+		}
+	}
+	return color.NRGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
+}
+
+// gutterMark is one person's place in the document, as fractions of its
+// height.
+type gutterMark struct {
+	from, to float32
+	colour   color.Color
+	label    string
+}
+
+// gutter is the narrow strip beside the source that shows where other
+// people are in the document.
+type gutter struct {
+	widget.BaseWidget
+	marks []gutterMark
+}
+
+func newGutter() *gutter {
+	g := &gutter{}
+	g.ExtendBaseWidget(g)
+	return g
+}
+
+func (g *gutter) setMarks(m []gutterMark) {
+	g.marks = m
+	g.Refresh()
+}
+
+// CreateRenderer implements fyne.Widget.
+func (g *gutter) CreateRenderer() fyne.WidgetRenderer {
+	r := &gutterRenderer{g: g}
+	r.Refresh()
+	return r
+}
+
+type gutterRenderer struct {
+	g       *gutter
+	objects []fyne.CanvasObject
+	size    fyne.Size
+}
+
+const gutterWidth = 14
+
+func (r *gutterRenderer) Layout(size fyne.Size) {
+	r.size = size
+	for i, m := range r.g.marks {
+		if 2*i+1 >= len(r.objects) {
+			break
+		}
+		y := m.from * size.Height
+		h := max(4, (m.to-m.from)*size.Height)
+		bar := r.objects[2*i]
+		bar.Move(fyne.NewPos(2, y))
+		bar.Resize(fyne.NewSize(size.Width-4, h))
+		label := r.objects[2*i+1]
+		label.Move(fyne.NewPos(1, max(0, y-2)))
+		label.Resize(fyne.NewSize(size.Width-2, 14))
+	}
+}
+
+func (r *gutterRenderer) MinSize() fyne.Size { return fyne.NewSize(gutterWidth, 0) }
+
+func (r *gutterRenderer) Refresh() {
+	r.objects = r.objects[:0]
+	for _, m := range r.g.marks {
+		bar := canvas.NewRectangle(m.colour)
+		bar.CornerRadius = 2
+		label := canvas.NewText(m.label, color.White)
+		label.TextSize = 10
+		label.TextStyle = fyne.TextStyle{Bold: true}
+		label.Alignment = fyne.TextAlignCenter
+		r.objects = append(r.objects, bar, label)
+	}
+	r.Layout(r.size)
+	canvas.Refresh(r.g)
+}
+
+func (r *gutterRenderer) Objects() []fyne.CanvasObject { return r.objects }
+func (r *gutterRenderer) Destroy()                     {}
