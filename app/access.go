@@ -63,7 +63,7 @@ type membership struct {
 	doc  access.DocID
 	self access.Key
 
-	mu      sync.RWMutex
+	mu      sync.Mutex // a Mutex, not RWMutex: every verification may write cache
 	root    access.Key
 	own     *access.Token
 	members map[access.Key]*access.Token
@@ -277,8 +277,8 @@ func (m *membership) revoked(k access.Key) bool {
 
 // records returns every proof and revocation known, for a peer.
 func (m *membership) records() (proofs []*access.Token, revs []*access.Revocation) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, t := range m.members {
 		proofs = append(proofs, t)
 	}
@@ -328,9 +328,9 @@ func (d *Doc) Rights() access.Rights { return d.a.access.rights() }
 // joined through it.
 func (d *Doc) Invite(rights access.Rights, expiry time.Time) (string, error) {
 	m := d.a.access
-	m.mu.RLock()
+	m.mu.Lock()
 	own := m.own
-	m.mu.RUnlock()
+	m.mu.Unlock()
 	now := d.a.p.cfg.Now()
 	if exp := time.Unix(own.Expiry, 0); expiry.After(exp) {
 		expiry = exp
@@ -397,9 +397,9 @@ func (d *Doc) RevokeInvite(link string) error {
 
 func (d *Doc) revoke(kind access.TargetKind, target [32]byte) error {
 	m := d.a.access
-	m.mu.RLock()
+	m.mu.Lock()
 	own := m.own
-	m.mu.RUnlock()
+	m.mu.Unlock()
 	r, err := access.Revoke(own, d.a.p.key, kind, target, d.a.p.cfg.Now())
 	if err != nil {
 		return err

@@ -502,8 +502,8 @@ func (d *docNet) ApplyBatch(from access.Key, data []byte) error {
 // Proof implements syncproto.Replica.
 func (d *docNet) Proof() []byte {
 	m := d.a.access
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.own.Encode()
 }
 

@@ -85,9 +85,9 @@ func (r *reader) count(limit int) int {
 
 // encodeLive returns the live message for a change of this device.
 func (a *docActor) encodeLive(c *crdt.Change) []byte {
-	a.access.mu.RLock()
+	a.access.mu.Lock()
 	own := a.access.own
-	a.access.mu.RUnlock()
+	a.access.mu.Unlock()
 	proof := own.Encode()
 	b := []byte{msgChange}
 	b = binary.AppendUvarint(b, uint64(len(proof)))
