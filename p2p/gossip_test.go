@@ -264,11 +264,11 @@ func TestUnauthorizedGetsNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := bufio.NewReader(st)
-			m, err := syncproto.ReadMessage(r)
+			m, err := syncproto.ReadMessage(r, syncproto.MaxFrameSize)
 			if err != nil || m.Type != syncproto.TypeError || m.Code != syncproto.CodeRefused {
 				t.Fatalf("reply = %+v, %v; want refused", m, err)
 			}
-			if m, err := syncproto.ReadMessage(r); err == nil {
+			if m, err := syncproto.ReadMessage(r, syncproto.MaxFrameSize); err == nil {
 				t.Errorf("after refusal got %+v", m)
 			}
 		})
@@ -647,7 +647,7 @@ func TestSlowReaderAborted(t *testing.T) {
 	r := bufio.NewReader(st)
 	var types []syncproto.Type
 	for len(types) < 3 {
-		m, err := syncproto.ReadMessage(r)
+		m, err := syncproto.ReadMessage(r, syncproto.MaxFrameSize)
 		if err != nil {
 			t.Fatalf("after %v: %v", types, err)
 		}
@@ -661,7 +661,7 @@ func TestSlowReaderAborted(t *testing.T) {
 	if err := st.SetReadDeadline(time.Now().Add(deadline)); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := syncproto.ReadMessage(r); err == nil {
+	if m, err := syncproto.ReadMessage(r, syncproto.MaxFrameSize); err == nil {
 		t.Fatalf("a sent %s to a peer that never acknowledged", m.Type)
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("a never aborted the idle session")

@@ -17,9 +17,15 @@ import (
 	"github.com/quire-dev/quire/p2p/syncproto"
 )
 
-// maxSessions bounds the sync sessions running at once; a stream beyond it
-// is reset at once (the peer retries at its next periodic sync).
-const maxSessions = 64
+// maxSessions bounds the sync sessions running at once, and
+// maxPeerSessions those with one peer; a session beyond either is refused
+// (the peer retries at its next periodic sync). Streams whose Hello is not
+// yet checked are bounded by the resource manager's streams per peer and
+// hold at most syncproto.HelloFrameSize each.
+const (
+	maxSessions     = 64
+	maxPeerSessions = 8
+)
 
 type sessionKey struct {
 	doc  crdt.DocID
@@ -62,11 +68,14 @@ func keyOf(p peer.ID) (access.Key, error) {
 func (n *Node) register(k sessionKey, s *session, exclusive bool) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	total := 0
-	for _, m := range n.sessions {
+	total, peer := 0, 0
+	for key, m := range n.sessions {
 		total += len(m)
+		if key.peer == k.peer {
+			peer += len(m)
+		}
 	}
-	if total >= maxSessions || (exclusive && len(n.sessions[k]) > 0) {
+	if total >= maxSessions || peer >= maxPeerSessions || (exclusive && len(n.sessions[k]) > 0) {
 		return false
 	}
 	if n.sessions[k] == nil {
@@ -251,7 +260,7 @@ func (n *Node) drive(st network.Stream, sess *syncproto.Session, k sessionKey, s
 	// Deadlines are I/O deadlines on the wall clock, not n.clock.
 	cr := &countingReader{r: st}
 	cw := &countingWriter{w: st}
-	br := bufio.NewReaderSize(cr, 64<<10)
+	br := bufio.NewReaderSize(cr, 16<<10)
 	send := func(ms []syncproto.Message) error {
 		for _, m := range ms {
 			if err := st.SetWriteDeadline(time.Now().Add(n.cfg.SyncIdleTimeout)); err != nil {
@@ -274,7 +283,11 @@ func (n *Node) drive(st network.Stream, sess *syncproto.Session, k sessionKey, s
 		if err := st.SetReadDeadline(time.Now().Add(n.cfg.SyncIdleTimeout)); err != nil {
 			return SyncResult{Err: err}
 		}
-		m, err := syncproto.ReadMessage(br)
+		limit := syncproto.HelloFrameSize
+		if authorized {
+			limit = syncproto.MaxFrameSize
+		}
+		m, err := syncproto.ReadMessage(br, limit)
 		if err != nil {
 			graceful = false
 			res.Err = fmt.Errorf("p2p: sync with %s: %w", k.peer, err)

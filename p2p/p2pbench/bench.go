@@ -44,10 +44,17 @@ type Latencies struct {
 	// would deliver them; they are not in the percentiles).
 	Missing       int
 	P50, P99, Max time.Duration
+	// CPUPerKeystroke is the process's CPU time while typing divided by
+	// the keystrokes: the cost of sealing, signing, publishing and, at
+	// every other peer, validating and applying one keystroke. Unlike the
+	// latencies it does not depend on how busy the machine is (0 where the
+	// platform does not report it).
+	CPUPerKeystroke time.Duration
 }
 
 func (l Latencies) String() string {
-	return fmt.Sprintf("samples %d missing %d p50 %v p99 %v max %v", l.Samples, l.Missing, l.P50, l.P99, l.Max)
+	return fmt.Sprintf("samples %d missing %d p50 %v p99 %v max %v cpu/keystroke %v",
+		l.Samples, l.Missing, l.P50, l.P99, l.Max, l.CPUPerKeystroke)
 }
 
 var benchDoc = crdt.DocID{0xbe, 0x4c}
@@ -98,6 +105,7 @@ func Typing(ctx context.Context, opts TypingOptions) (Latencies, error) {
 		}
 	}
 
+	cpu0 := cpuTime()
 	var sentMu sync.Mutex
 	sent := map[string]time.Time{} // payload -> keystroke time
 	var wg sync.WaitGroup
@@ -169,11 +177,12 @@ func Typing(ctx context.Context, opts TypingOptions) (Latencies, error) {
 		}
 		missing += want - got
 	}
+	cpu := (cpuTime() - cpu0) / time.Duration(opts.Typists*opts.Keystrokes)
 	if len(lat) == 0 {
 		return Latencies{Missing: missing}, errors.New("p2pbench: nothing delivered")
 	}
 	slices.Sort(lat)
-	return Latencies{Samples: len(lat), Missing: missing,
+	return Latencies{Samples: len(lat), Missing: missing, CPUPerKeystroke: cpu,
 		P50: lat[len(lat)/2], P99: lat[min(len(lat)-1, len(lat)*99/100)], Max: lat[len(lat)-1]}, nil
 }
 

@@ -14,6 +14,7 @@ func report(b *testing.B, l p2pbench.Latencies) {
 	b.ReportMetric(float64(l.P50)/float64(time.Millisecond), "p50-ms")
 	b.ReportMetric(float64(l.P99)/float64(time.Millisecond), "p99-ms")
 	b.ReportMetric(float64(l.Missing), "missing")
+	b.ReportMetric(float64(l.CPUPerKeystroke)/float64(time.Microsecond), "cpu-us/keystroke")
 	b.Logf("%v", l)
 }
 

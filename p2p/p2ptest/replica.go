@@ -30,9 +30,10 @@ type Replica struct {
 
 	mu        sync.Mutex
 	d         *crdt.Doc
-	delivered chan<- Delivery     // optional, see Notify
-	wake      chan<- struct{}     // optional, see Wake
-	revoked   map[access.Key]bool // keys CheckProof refuses
+	delivered chan<- Delivery         // optional, see Notify
+	wake      chan<- struct{}         // optional, see Wake
+	checked   map[string]*crdt.Change // changes Validate verified, for Deliver; at most maxChecked
+	revoked   map[access.Key]bool     // keys CheckProof refuses
 
 }
 
@@ -205,6 +206,10 @@ func (r *Replica) CheckProof(remote access.Key, proof []byte) error {
 	return nil
 }
 
+// maxChecked bounds the changes kept between Validate and Deliver; when
+// full the table is cleared and Deliver decodes (and verifies) again.
+const maxChecked = 1024
+
 // ErrNotAChange reports a gossip payload that is not a change of the document.
 var ErrNotAChange = errors.New("p2ptest: not a change of this document")
 
@@ -214,9 +219,16 @@ var ErrNotAChange = errors.New("p2ptest: not a change of this document")
 func (r *Replica) Validate(from peer.ID, kind p2p.Kind, payload []byte) p2p.Verdict {
 	switch kind {
 	case p2p.KindChange:
-		if _, err := crdt.DecodeSignedChange(r.doc, payload); err != nil { // checks the signature
+		c, err := crdt.DecodeSignedChange(r.doc, payload) // checks the signature
+		if err != nil {
 			return p2p.Reject
 		}
+		r.mu.Lock()
+		if len(r.checked) >= maxChecked || r.checked == nil {
+			r.checked = map[string]*crdt.Change{}
+		}
+		r.checked[string(payload)] = c
+		r.mu.Unlock()
 		return p2p.Accept
 	case p2p.KindPresence:
 		if len(payload) == 0 {
@@ -234,9 +246,13 @@ func (r *Replica) Deliver(from peer.ID, kind p2p.Kind, payload []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if kind == p2p.KindChange {
-		c, err := crdt.DecodeSignedChange(r.doc, payload)
-		if err != nil {
-			return // Validate accepted it, so this cannot happen
+		c := r.checked[string(payload)]
+		delete(r.checked, string(payload))
+		if c == nil {
+			var err error
+			if c, err = crdt.DecodeSignedChange(r.doc, payload); err != nil {
+				return // Validate accepted it, so this cannot happen
+			}
 		}
 		if _, err := r.d.Apply(c); err != nil {
 			return

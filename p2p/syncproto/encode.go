@@ -281,11 +281,17 @@ func WriteMessage(w io.Writer, m Message) error {
 	return nil
 }
 
-// ReadMessage reads and decodes one frame from r. A length over
-// MaxFrameSize is refused with ErrFrameTooLarge before the body is read, so
-// memory per read is bounded by MaxFrameSize. io.EOF means r ended cleanly
-// between frames.
-func ReadMessage(r *bufio.Reader) (Message, error) {
+// HelloFrameSize bounds the frames read before the other side's proof is
+// checked (a Hello with the largest proof fits), so an unauthenticated
+// peer cannot make a reader reserve MaxFrameSize.
+const HelloFrameSize = MaxProofSize + 64
+
+// ReadMessage reads and decodes one frame from r. A length over maxSize
+// (at most MaxFrameSize) is refused with ErrFrameTooLarge before the body
+// is read, and the body's buffer grows only as its bytes arrive, so a peer
+// that announces a large frame and sends it slowly holds only what it
+// sent. io.EOF means r ended cleanly between frames.
+func ReadMessage(r *bufio.Reader, maxSize int) (Message, error) {
 	l, err := binary.ReadUvarint(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -293,12 +299,16 @@ func ReadMessage(r *bufio.Reader) (Message, error) {
 		}
 		return Message{}, fmt.Errorf("read frame length: %w", err)
 	}
-	if l > MaxFrameSize {
-		return Message{}, fmt.Errorf("frame of %d bytes: %w", l, ErrFrameTooLarge)
+	if l > uint64(min(maxSize, MaxFrameSize)) {
+		return Message{}, fmt.Errorf("frame of %d bytes (limit %d): %w", l, min(maxSize, MaxFrameSize), ErrFrameTooLarge)
 	}
-	body := make([]byte, l)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return Message{}, fmt.Errorf("read frame of %d bytes: %w", l, err)
+	var body bytes.Buffer
+	body.Grow(int(min(l, 64<<10)))
+	if n, err := io.CopyN(&body, r, int64(l)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Message{}, fmt.Errorf("read frame of %d bytes (got %d): %w", l, n, err)
 	}
-	return Decode(body)
+	return Decode(body.Bytes())
 }

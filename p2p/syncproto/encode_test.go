@@ -36,12 +36,12 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 	r := bufio.NewReader(bytes.NewReader(stream))
 	for _, m := range msgs {
-		got, err := ReadMessage(r)
+		got, err := ReadMessage(r, MaxFrameSize)
 		if err != nil || !reflect.DeepEqual(got, m) {
 			t.Fatalf("ReadMessage = %+v, %v; want %+v", got, err, m)
 		}
 	}
-	if _, err := ReadMessage(r); err != io.EOF {
+	if _, err := ReadMessage(r, MaxFrameSize); err != io.EOF {
 		t.Errorf("after the last frame: %v, want io.EOF", err)
 	}
 }
@@ -83,12 +83,16 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestReadMessageRefusesHugeFrame(t *testing.T) {
 	b := binary.AppendUvarint(nil, MaxFrameSize+1)
-	_, err := ReadMessage(bufio.NewReader(bytes.NewReader(b)))
+	_, err := ReadMessage(bufio.NewReader(bytes.NewReader(b)), MaxFrameSize)
 	if !errors.Is(err, ErrFrameTooLarge) {
 		t.Errorf("err = %v, want ErrFrameTooLarge", err)
 	}
+	big := binary.AppendUvarint(nil, HelloFrameSize+1)
+	if _, err := ReadMessage(bufio.NewReader(bytes.NewReader(big)), HelloFrameSize); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("frame over the hello limit: %v", err)
+	}
 	b = binary.AppendUvarint(nil, 10) // promises 10 bytes, has 2
-	if _, err := ReadMessage(bufio.NewReader(bytes.NewReader(append(b, 1, 2)))); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := ReadMessage(bufio.NewReader(bytes.NewReader(append(b, 1, 2))), MaxFrameSize); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("truncated frame: %v", err)
 	}
 	if err := WriteMessage(io.Discard, Message{Type: TypeBatch, Data: make([]byte, MaxFrameSize)}); !errors.Is(err, ErrFrameTooLarge) {
