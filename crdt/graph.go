@@ -60,7 +60,7 @@ func (l *oplog) contains(f []int, lv int) bool {
 		if e.shadow <= lv {
 			return true
 		}
-		for len(h) > 0 && h[0].lv >= e.start {
+		for len(h) > 0 && h.top().lv >= e.start {
 			h.pop()
 		}
 		for _, p := range e.parents {
@@ -113,18 +113,18 @@ func (l *oplog) diffInto(a, b []int, onlyA, onlyB []lvRange) ([]lvRange, []lvRan
 		if flag == flagShared {
 			shared--
 		}
-		for len(h) > 0 && h[0].lv == lv {
-			if h[0].flag != flag {
+		for len(h) > 0 && h.top().lv == lv {
+			if h.top().flag != flag {
 				flag = flagShared
 			}
-			if h[0].flag == flagShared {
+			if h.top().flag == flagShared {
 				shared--
 			}
 			h.pop()
 		}
 		hint = l.entryNear(lv, hint)
 		e := &l.graph[hint]
-		for len(h) > 0 && h[0].lv >= e.start {
+		for len(h) > 0 && h.top().lv >= e.start {
 			top := h.pop()
 			if top.flag != flag {
 				switch flag {

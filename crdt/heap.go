@@ -51,20 +51,22 @@ func (h *heap[T]) pop() T {
 	return first
 }
 
-// lvHeap is a heap of lvItems, highest LV first: the graph walks go from
-// the newest ops back. It is heap[lvItem] without the indirect calls.
+// lvHeap is a priority queue of lvItems, highest LV first: the graph walks
+// go from the newest ops back. It holds one item per concurrent branch of
+// the walk, a handful, so it is a sorted slice (ascending, the first item
+// last) rather than a binary heap: popping is free and pushing shifts a
+// few items.
 type lvHeap []lvItem
+
+// top returns the highest item.
+func (h lvHeap) top() lvItem { return h[len(h)-1] }
 
 func (h *lvHeap) push(x lvItem) {
 	s := append(*h, x)
 	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if s[p].lv >= x.lv {
-			break
-		}
-		s[i] = s[p]
-		i = p
+	for i > 0 && s[i-1].lv > x.lv {
+		s[i] = s[i-1]
+		i--
 	}
 	s[i] = x
 	*h = s
@@ -72,28 +74,7 @@ func (h *lvHeap) push(x lvItem) {
 
 func (h *lvHeap) pop() lvItem {
 	s := *h
-	first := s[0]
-	n := len(s) - 1
-	x := s[n]
-	s = s[:n]
-	i := 0
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && s[r].lv > s[c].lv {
-			c = r
-		}
-		if s[c].lv <= x.lv {
-			break
-		}
-		s[i] = s[c]
-		i = c
-	}
-	if n > 0 {
-		s[i] = x
-	}
-	*h = s
-	return first
+	x := s[len(s)-1]
+	*h = s[:len(s)-1]
+	return x
 }

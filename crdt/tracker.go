@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -214,30 +215,33 @@ func (t *tracker) effLen() int {
 	return e
 }
 
-// findPrep returns the cursor at the item with prepare-visible index pos.
-func (t *tracker) findPrep(pos int) tcursor {
-	// Fenwick descent to the leaf holding pos.
-	li, step := 0, 1
-	for step*2 < len(t.fwPrep) {
-		step *= 2
-	}
-	for ; step > 0; step /= 2 {
+// findPrep returns the cursor at the item with prepare-visible index pos,
+// and the item's position in the effect version (effPos of the cursor).
+func (t *tracker) findPrep(pos int) (tcursor, int) {
+	// Fenwick descent to the leaf holding pos; the nodes it adds up are
+	// the leaf's prefix, so the effect counts come along.
+	li, eff := 0, 0
+	for step := 1 << (bits.Len(uint(len(t.fwPrep)-1)) - 1); step > 0; step >>= 1 {
 		if j := li + step; j < len(t.fwPrep) && t.fwPrep[j] <= pos {
 			li = j
 			pos -= t.fwPrep[j]
+			eff += t.fwEff[j]
 		}
 	}
 	if li < len(t.leaves) {
 		lf := t.leaves[li]
 		for si := range lf.spans {
 			s := &lf.spans[si]
-			if s.state != stInserted {
-				continue
+			if s.state == stInserted && pos < s.n {
+				if !s.everDel {
+					eff += pos
+				}
+				return tcursor{li, si, pos}, eff
 			}
-			if pos < s.n {
-				return tcursor{li, si, pos}
+			if s.state == stInserted {
+				pos -= s.n
 			}
-			pos -= s.n
+			eff += s.eff()
 		}
 	}
 	panic("crdt: tracker position out of range")
@@ -533,11 +537,14 @@ func (t *tracker) shift(lv, n int, dir int32) {
 // by agent, and returns their position in the effect version.
 func (t *tracker) applyInsert(l *oplog, lv, n, pos int) int {
 	var c tcursor
-	ol := -1
+	ol, eff := -1, 0
 	if pos > 0 {
-		c = t.findPrep(pos - 1)
+		c, eff = t.findPrep(pos - 1)
 		s := t.span(c)
 		ol = s.lv + c.off
+		if !s.everDel {
+			eff++ // the item itself
+		}
 		c.off++
 	}
 	// Origin right: the next item that exists in the prepare version.
@@ -552,21 +559,26 @@ func (t *tracker) applyInsert(l *oplog, lv, n, pos int) int {
 		rc.off = s.n
 	}
 	item := tspan{lv: lv, n: n, ol: ol, or: or, state: stInserted}
-	c = t.integrate(l, item, c)
-	p := t.effPos(c)
+	c, moved := t.integrate(l, item, c)
+	if moved {
+		eff = t.effPos(c)
+	}
 	t.insertSpan(c, item)
-	return p
+	return eff
 }
 
 // integrate finds where item goes among the concurrent items (those not yet
 // inserted in the prepare version) between its origins. The rule is YATA's
 // as modified by Yjs and Diamond Types, which orders like FugueMax: items
 // with the same origins order by author key, smaller first.
-func (t *tracker) integrate(l *oplog, item tspan, c tcursor) tcursor {
+//
+// It reports whether the place it returns is past c.
+func (t *tracker) integrate(l *oplog, item tspan, c tcursor) (tcursor, bool) {
 	if !t.roll(&c) {
-		return c
+		return c, false
 	}
-	left := t.rank(c)
+	c0 := c
+	left := -1 // rank of c0, computed when first needed
 	scanStart, scanning := c, false
 	var myAgent int
 	var mySeq uint64
@@ -585,6 +597,9 @@ func (t *tracker) integrate(l *oplog, item tspan, c tcursor) tcursor {
 			otherOL = other.ol
 		}
 		ol := t.rankAfter(otherOL)
+		if left < 0 {
+			left = t.rank(c0)
+		}
 		if ol < left {
 			break
 		}
@@ -615,10 +630,10 @@ func (t *tracker) integrate(l *oplog, item tspan, c tcursor) tcursor {
 		}
 		c.off = other.n
 	}
-	if scanning {
-		return scanStart
+	if !scanning {
+		scanStart = c
 	}
-	return c
+	return scanStart, scanStart != c0
 }
 
 // applyDelete applies up to n deletes starting with op lv at prepare
@@ -629,17 +644,19 @@ func (t *tracker) integrate(l *oplog, item tspan, c tcursor) tcursor {
 func (t *tracker) applyDelete(lv, pos, n int, rev bool) (k, effPos int, deleted bool) {
 	var c tcursor
 	if !rev {
-		c = t.findPrep(pos)
+		c, effPos = t.findPrep(pos)
 		k = min(n, t.span(c).n-c.off)
 	} else {
-		c = t.findPrep(pos + n - 1)
+		c, effPos = t.findPrep(pos + n - 1)
 		k = min(n, c.off+1)
 		c.off -= k - 1
+		if !t.span(c).everDel {
+			effPos -= k - 1
+		}
 	}
 	s := t.span(c)
 	target := s.lv + c.off
 	deleted = !s.everDel
-	effPos = t.effPos(c)
 	t.mutate(target, k, func(s *tspan) {
 		s.state++
 		s.everDel = true
