@@ -61,7 +61,8 @@ func (d *Doc) apply(cs []*Change, hashed bool) ([]Edit, error) {
 	}
 	// Changes whose parents are here or earlier in cs form a batch that is
 	// merged in one pass; the rest wait.
-	var ready []*Change
+	var one [1]*Change // a single change needs no allocation
+	ready := one[:0]
 	var inBatch map[Hash]bool // nil for one change: reads of a nil map are fine
 	for _, c := range cs {
 		if d.Has(c.Hash) || inBatch[c.Hash] || d.pending.byHash[c.Hash] != nil {
@@ -256,7 +257,8 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 	if l.len() == start {
 		return nil, nil
 	}
-	m := merger{l: l, frontier: append([]int(nil), l.heads...), docLen: d.text.Len(), collect: true, cache: &d.cache}
+	// The merger advances the heads in place: the mark holds a copy.
+	m := merger{l: l, frontier: l.heads, docLen: d.text.Len(), collect: true, cache: &d.cache}
 	if err := m.merge(target, []lvRange{{start, l.len()}}); err != nil {
 		l.rollback(mark)
 		return nil, fmt.Errorf("apply %d changes: %w", len(cs), err)
@@ -360,5 +362,5 @@ func (l *oplog) rollback(m logMark) {
 			s.n = int(l.next[i] - s.seq)
 		}
 	}
-	l.heads = m.heads
+	l.heads = slices.Clone(m.heads) // m.heads is the mark's reused array
 }

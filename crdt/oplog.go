@@ -94,7 +94,10 @@ type oplog struct {
 	indexed int      // changes [0, indexed) are in hashIdx
 	id      DocID    // what change hashes cover
 	heapBuf []lvItem // scratch for graph walks
-	markBuf logMark  // arrays the live mark reuses
+	// hints are the table indexes the last lookups found: walks in LV
+	// order find the next one there or just after. Lookups check them.
+	hints   struct{ op, aa int }
+	markBuf logMark // arrays the live mark reuses
 	scratch mergeScratch
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
@@ -138,7 +141,7 @@ func (l *oplog) assign(agent, lv, n int) {
 			return
 		}
 	}
-	l.aa = append(l.aa, aaRun{lv: lv, n: n, agent: agent, seq: seq})
+	l.aa = appendDoubling(l.aa, aaRun{lv: lv, n: n, agent: agent, seq: seq})
 	if ss := l.seqs[agent]; len(ss) > 0 {
 		s := &ss[len(ss)-1]
 		if s.seq+uint64(s.n) == seq && s.lv+s.n == lv {
@@ -152,6 +155,9 @@ func (l *oplog) assign(agent, lv, n int) {
 // agentAt returns the author index and sequence number of lv.
 func (l *oplog) agentAt(lv int) (int, uint64) {
 	aa := l.aa
+	if h := l.hints.aa; h < len(aa) && aa[h].lv <= lv && lv < aa[h].lv+aa[h].n {
+		return aa[h].agent, aa[h].seq + uint64(lv-aa[h].lv)
+	}
 	lo, hi := 0, len(aa)
 	if k := hi - 1; k >= 0 && aa[k].lv <= lv {
 		lo = k
@@ -164,6 +170,7 @@ func (l *oplog) agentAt(lv int) (int, uint64) {
 			lo = m + 1
 		}
 	}
+	l.hints.aa = lo
 	r := &aa[lo]
 	return r.agent, r.seq + uint64(lv-r.lv)
 }
@@ -192,7 +199,7 @@ func (l *oplog) addGraph(lv, n int, parents []int) {
 		// Everything the previous op directly contains is ours too.
 		shadow = l.graph[l.entryAt(lv-1)].shadow
 	}
-	l.graph = append(l.graph, gEntry{start: lv, end: lv + n, parents: l.keepParents(parents), shadow: shadow})
+	l.graph = appendDoubling(l.graph, gEntry{start: lv, end: lv + n, parents: l.keepParents(parents), shadow: shadow})
 }
 
 // keepParents copies parents into the log's parent arena: entries share a
@@ -304,7 +311,7 @@ func (l *oplog) pushOp(kind OpKind, pos, n int, rev bool, text string) {
 		r.ascii = len(text) == n
 		l.content = append(l.content, text...)
 	}
-	l.ops = append(l.ops, r)
+	l.ops = appendDoubling(l.ops, r)
 }
 
 // opIndex returns the index of the op run containing lv.
@@ -312,6 +319,13 @@ func (l *oplog) opIndex(lv int) int {
 	ops := l.ops
 	if k := len(ops) - 1; k >= 0 && ops[k].lv <= lv {
 		return k
+	}
+	// Walks (replaying, hashing a history) read the runs in order.
+	for h := l.hints.op; h < len(ops) && h <= l.hints.op+1; h++ {
+		if ops[h].lv <= lv && lv < ops[h].lv+ops[h].n {
+			l.hints.op = h
+			return h
+		}
 	}
 	lo, hi := 0, len(ops)
 	for lo < hi {
@@ -322,6 +336,7 @@ func (l *oplog) opIndex(lv int) int {
 			lo = m + 1
 		}
 	}
+	l.hints.op = lo
 	return lo
 }
 
@@ -397,7 +412,7 @@ func (l *oplog) addChange(lv int, h Hash) {
 		// which hashes everything before.
 		panic("crdt: a hashed change added before earlier ones were hashed")
 	}
-	l.changes = append(l.changes, lv)
+	l.changes = appendDoubling(l.changes, lv)
 	if len(l.hashes) == cap(l.hashes) && cap(l.changes) > cap(l.hashes) {
 		// A decoder sized changes for the whole history: size hashes the
 		// same rather than regrow them (32 bytes a change) step by step.
@@ -457,6 +472,16 @@ func (l *oplog) ensureIndexed() {
 		l.hashIdx[k] = int32(ci)
 	}
 	l.indexed = len(l.changes)
+}
+
+// appendDoubling appends x to s, doubling the capacity when s is full. The
+// log's tables only grow, one run at a time; append's gentler growth for
+// large slices would copy them about four times over.
+func appendDoubling[T any](s []T, x T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 8))
+	}
+	return append(s, x)
 }
 
 func containsInt(s []int, x int) bool {
