@@ -337,14 +337,7 @@ func (l *oplog) rollback(m logMark) {
 	if m.aa > 0 {
 		l.aa[m.aa-1] = m.lastAA
 	}
-	for ci := m.changes; ci < l.indexed; ci++ {
-		h := l.hashes[ci]
-		k := hashKey(h)
-		if i, ok := l.hashIdx[k]; ok && int(i) >= m.changes {
-			delete(l.hashIdx, k)
-		}
-		delete(l.hashOverflow, h)
-	}
+	// The hash index steps over the slots of changes rolled back.
 	l.indexed = min(l.indexed, m.changes)
 	l.hashes = l.hashes[:min(len(l.hashes), m.changes)]
 	l.changes = l.changes[:m.changes]

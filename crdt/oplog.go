@@ -84,10 +84,8 @@ type oplog struct {
 	// them (all, except after Load until one is needed).
 	changes []int
 	hashes  []Hash
-	// hashIdx maps the first 8 bytes of a change hash to its index in
-	// changes; full hashes that collide on the prefix live in hashOverflow.
-	hashIdx      map[uint64]int32
-	hashOverflow map[Hash]int32
+	// hashIdx finds a change by hash.
+	hashIdx changeIndex
 
 	heads   []int    // frontier of the whole log
 	arena   []int    // backing store of graph entries' parents
@@ -105,7 +103,7 @@ type oplog struct {
 }
 
 func newOplog() *oplog {
-	return &oplog{agentIdx: map[Author]int{}, hashIdx: map[uint64]int32{}, open: -1}
+	return &oplog{agentIdx: map[Author]int{}, open: -1}
 }
 
 func (l *oplog) len() int {
@@ -387,15 +385,7 @@ func hashKey(h Hash) uint64 {
 // findChange returns the index of the change with hash h, or -1.
 func (l *oplog) findChange(h Hash) int {
 	l.ensureIndexed()
-	if i, ok := l.hashIdx[hashKey(h)]; ok {
-		if l.hashes[i] == h {
-			return int(i)
-		}
-		if j, ok := l.hashOverflow[h]; ok {
-			return int(j)
-		}
-	}
-	return -1
+	return l.hashIdx.find(l.hashes[:l.indexed], h)
 }
 
 // hashOf returns the hash of change ci.
@@ -456,20 +446,8 @@ func (l *oplog) ensureIndexed() {
 		return
 	}
 	l.ensureHashed()
-	if len(l.hashIdx) == 0 {
-		l.hashIdx = make(map[uint64]int32, len(l.changes))
-	}
 	for ci := l.indexed; ci < len(l.changes); ci++ {
-		h := l.hashes[ci]
-		k := hashKey(h)
-		if _, ok := l.hashIdx[k]; ok {
-			if l.hashOverflow == nil {
-				l.hashOverflow = map[Hash]int32{}
-			}
-			l.hashOverflow[h] = int32(ci)
-			continue
-		}
-		l.hashIdx[k] = int32(ci)
+		l.hashIdx.add(l.hashes, ci)
 	}
 	l.indexed = len(l.changes)
 }
