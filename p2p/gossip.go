@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -135,6 +136,9 @@ type DocTopic struct {
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when the reader goroutines have exited
 	joined  chan struct{} // closed when JoinDoc's join is over (change, pres, cancel set, or join failed)
+
+	leave    sync.Once // Leave's work, done once
+	leaveErr error
 }
 
 // isJoined reports whether JoinDoc has finished joining d's topics; a
@@ -261,7 +265,13 @@ func (n *Node) JoinDoc(id crdt.DocID, h DocHandler) (*DocTopic, error) {
 	if h == nil {
 		return nil, errors.New("p2p: JoinDoc with a nil handler")
 	}
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
 	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		return nil, ErrNotRunning
+	}
 	if _, ok := n.docs[id]; ok {
 		n.mu.Unlock()
 		return nil, ErrJoined
@@ -463,8 +473,14 @@ func (d *DocTopic) MeshPeers() []peer.ID {
 
 // Leave unsubscribes from the document, ends its sync sessions and
 // forgets its authorizations. It returns once the document's goroutines
-// have exited.
+// have exited. Later calls (the app's and shutdown's may race) return the
+// first call's result.
 func (d *DocTopic) Leave() error {
+	d.leave.Do(func() { d.leaveErr = d.doLeave() })
+	return d.leaveErr
+}
+
+func (d *DocTopic) doLeave() error {
 	n := d.n
 	n.mu.Lock()
 	if n.docs[d.id] != d {

@@ -139,7 +139,12 @@ type Node struct {
 	randMu sync.Mutex
 	rand   *mrand.Rand
 
+	// lifeMu serialises JoinDoc with shutdown, so that every document joined
+	// before shutdown is left by it and none is joined after.
+	lifeMu sync.Mutex
+
 	mu          sync.RWMutex
+	closing     bool // Run is shutting down: start no goroutine
 	docs        map[crdt.DocID]*DocTopic
 	topics      map[string]*DocTopic             // topic name -> doc
 	auth        map[crdt.DocID]map[peer.ID]bool  // peers that proved read, per doc
@@ -348,6 +353,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("p2p node listening", "peer", h.ID(), "addrs", h.Addrs(), "relay_service", svc != nil, "mdns", md != nil)
 
 	<-ctx.Done()
+	n.lifeMu.Lock()
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
+	n.lifeMu.Unlock()
 	close(n.stop)
 	var errs []error
 	if md != nil {
@@ -374,6 +384,18 @@ func (n *Node) goLoop(f func()) {
 		defer n.wg.Done()
 		f()
 	}()
+}
+
+// track counts a goroutine about to start in n.wg, unless Run is shutting
+// down; the goroutine calls n.wg.Done when it exits.
+func (n *Node) track() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Add(1)
+	return true
 }
 
 // running reports whether Run has started and not begun to stop.

@@ -186,7 +186,9 @@ func (n *Node) reconnectLoop() {
 			case <-n.stop:
 				return
 			}
-			n.wg.Add(1)
+			if !n.track() {
+				return
+			}
 			go func(info peer.AddrInfo) {
 				defer n.wg.Done()
 				defer func() { <-sem }()

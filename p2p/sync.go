@@ -117,10 +117,9 @@ func (n *Node) endSessions(doc crdt.DocID, p peer.ID) {
 // startSync runs a session with p on d in the background, unless one is
 // already running.
 func (n *Node) startSync(d *DocTopic, p peer.ID) {
-	if !n.running() {
+	if !n.running() || !n.track() {
 		return
 	}
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*n.cfg.SyncIdleTimeout)
