@@ -35,6 +35,10 @@
 //     once, and when it reconnects the filter keeps it out of this
 //     document's mesh while its other documents resume.
 //
+// Before any validation, an RPC that would take its sender over
+// GossipConfig.PeerMessageRate messages per second is dropped whole, so a
+// flooding peer cannot fill the validation queue ahead of honest messages;
+// its invalid messages then graylist it (peer scoring, see scoreParams).
 // Incoming messages are validated in this order: size (over the limit:
 // reject, which penalises the sender), the relaying peer's admission (cut
 // off: reject; not yet admitted: ignore, since admission may be racing the
@@ -66,6 +70,9 @@
 // queue and subscription buffers (GossipConfig; full means dropped,
 // repaired by catch-up), the event channel (full means dropped, Peers
 // gives the state), the mDNS findings queue (32, dropped: mDNS repeats),
-// the presence rate table (4096 origins, then cleared), and sync frames
-// (syncproto.MaxFrameSize, one unacknowledged batch per direction).
+// the presence and per-peer rate tables (4096 peers, then cleared), and
+// sync frames (syncproto.HelloFrameSize until the other side's proof is
+// checked, then syncproto.MaxFrameSize, buffers growing only as bytes
+// arrive; one unacknowledged batch per direction; at most 8 sessions per
+// peer and 64 in all).
 package p2p
