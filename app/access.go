@@ -67,7 +67,7 @@ type membership struct {
 	root    access.Key
 	own     *access.Token
 	members map[access.Key]*access.Token
-	revs    map[[32]byte]*access.Revocation
+	revs    map[[32]byte]*cut // by revocation id
 	ruling  *access.Ruling
 	cache   *access.SigCache // not safe for concurrent use: Verify with it only under mu.Lock, never RLock
 }
@@ -84,7 +84,7 @@ func (p *Peer) loadMembership(id DocID) (*membership, error) {
 		return nil, fmt.Errorf("document %s: this device's capability: %w", id, err)
 	}
 	m := &membership{p: p, id: id, doc: access.DocID(id), self: p.self, own: own, root: rootOf(own),
-		members: map[access.Key]*access.Token{}, revs: map[[32]byte]*access.Revocation{},
+		members: map[access.Key]*access.Token{}, revs: map[[32]byte]*cut{},
 		cache: access.NewSigCache(4096)}
 	m.members[p.self] = own
 	names, err := p.db.Names(store.Tokens)
@@ -106,8 +106,8 @@ func (p *Peer) loadMembership(id DocID) (*membership, error) {
 			if err != nil {
 				return nil, err
 			}
-			if r, err := access.DecodeRevocation(b); err == nil && r.Check(m.doc, m.root) == nil {
-				m.revs[r.ID()] = r
+			if c, err := decodeCut(b); err == nil && c.check(m.doc, m.root) == nil {
+				m.revs[c.rev.ID()] = c
 			}
 		}
 	}
@@ -118,8 +118,8 @@ func (p *Peer) loadMembership(id DocID) (*membership, error) {
 // decideLocked recomputes the ruling over the known revocations.
 func (m *membership) decideLocked() {
 	evs := make([]access.RevocationEvent, 0, len(m.revs))
-	for id, r := range m.revs {
-		evs = append(evs, access.RevocationEvent{Change: access.ChangeRef(id), Author: r.Revoker(), Record: r})
+	for id, c := range m.revs {
+		evs = append(evs, access.RevocationEvent{Change: access.ChangeRef(id), Author: c.rev.Revoker(), Record: c.rev})
 	}
 	m.ruling = access.Decide(noHistory{}, evs, m.doc, m.root)
 }
@@ -167,9 +167,13 @@ func (m *membership) rights() access.Rights {
 	return r
 }
 
-// admit decides whether change c may enter the document: its author holds
-// a proof granting Write that no effective revocation cuts.
-func (m *membership) admit(c *crdt.Change) error {
+// admit decides whether change c may enter the document: its author
+// holds a proof granting Write, and no effective revocation cuts it off
+// at a point c is causally after (see cut). d is the document, for placing
+// c against cuts; with d nil (network validators, which may not touch the
+// document), a change by a revoked author is undecidable and refused for
+// now.
+func (m *membership) admit(c *crdt.Change, d *crdt.Doc) error {
 	author := access.Key(c.Author)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -177,14 +181,40 @@ func (m *membership) admit(c *crdt.Change) error {
 	if t == nil {
 		return fmt.Errorf("change %s by %s: no capability known for its author: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized)
 	}
-	r, err := m.verifyTimeless(t, author)
+	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: author,
+		Now: time.Unix(t.NotBefore, 0), Cache: m.cache})
 	if err != nil {
 		return fmt.Errorf("change %s by %s: %w: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized, err)
 	}
 	if !r.Covers(access.Write) {
 		return fmt.Errorf("change %s by %s holds %v: %w: %w", c.Hash, access.Fingerprint(author[:]), r, ErrUnauthorized, access.ErrInsufficientRights)
 	}
+	for _, ev := range m.ruling.Effective() {
+		k := m.revs[[32]byte(ev.Change)]
+		if k == nil || !m.cutsLocked(k, t, author) {
+			continue
+		}
+		if d == nil {
+			return fmt.Errorf("change %s by %s: %w", c.Hash, access.Fingerprint(author[:]), errUndecidable)
+		}
+		after, err := afterCut(d, c, k)
+		if err != nil {
+			return fmt.Errorf("change %s by %s: %w", c.Hash, access.Fingerprint(author[:]), err)
+		}
+		if after {
+			return fmt.Errorf("change %s by %s is after its author's revocation: %w: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized, access.ErrRevoked)
+		}
+	}
 	return nil
+}
+
+// cutsLocked reports whether cut k, alone, revokes proof t of author
+// (the access rank rule included).
+func (m *membership) cutsLocked(k *cut, t *access.Token, author access.Key) bool {
+	one := access.Decide(noHistory{}, []access.RevocationEvent{{Change: access.ChangeRef(k.rev.ID()), Author: k.rev.Revoker(), Record: k.rev}}, m.doc, m.root)
+	_, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: author,
+		Now: time.Unix(t.NotBefore, 0), Revoked: one, Cache: m.cache})
+	return errors.Is(err, access.ErrRevoked)
 }
 
 // checkPeer decides whether the peer with key remote, presenting proof,
@@ -222,24 +252,24 @@ func (m *membership) learn(t *access.Token) {
 	}
 }
 
-// addRevocation checks and records r. It returns whether r was new and the
-// keys whose access it (or a resulting re-decision) cut.
-func (m *membership) addRevocation(r *access.Revocation) (bool, []access.Key, error) {
-	if err := r.Check(m.doc, m.root); err != nil {
+// addRevocation checks and records cut c. It returns whether c was new and
+// the keys whose access it (or a resulting re-decision) cut.
+func (m *membership) addRevocation(c *cut) (bool, []access.Key, error) {
+	if err := c.check(m.doc, m.root); err != nil {
 		return false, nil, err
 	}
-	id := r.ID()
+	id := c.rev.ID()
 	m.mu.Lock()
 	if m.revs[id] != nil {
 		m.mu.Unlock()
 		return false, nil, nil
 	}
 	before := m.allowedLocked()
-	m.revs[id] = r
+	m.revs[id] = c
 	m.decideLocked()
 	after := m.allowedLocked()
 	m.mu.Unlock()
-	if err := m.p.db.Put(store.Tokens, revocationPrefix(m.id)+hex.EncodeToString(id[:]), r.Encode()); err != nil {
+	if err := m.p.db.Put(store.Tokens, revocationPrefix(m.id)+hex.EncodeToString(id[:]), c.encode()); err != nil {
 		m.p.log.Warn("store revocation", "err", err)
 	}
 	var cut []access.Key
@@ -276,7 +306,7 @@ func (m *membership) revoked(k access.Key) bool {
 }
 
 // records returns every proof and revocation known, for a peer.
-func (m *membership) records() (proofs []*access.Token, revs []*access.Revocation) {
+func (m *membership) records() (proofs []*access.Token, revs []*cut) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.members {
@@ -286,8 +316,8 @@ func (m *membership) records() (proofs []*access.Token, revs []*access.Revocatio
 		revs = append(revs, r)
 	}
 	slices.SortFunc(proofs, func(a, b *access.Token) int { return strings.Compare(keyHex(a.Audience), keyHex(b.Audience)) })
-	slices.SortFunc(revs, func(a, b *access.Revocation) int {
-		x, y := a.ID(), b.ID()
+	slices.SortFunc(revs, func(a, b *cut) int {
+		x, y := a.rev.ID(), b.rev.ID()
 		return strings.Compare(string(x[:]), string(y[:]))
 	})
 	return proofs, revs
@@ -404,26 +434,36 @@ func (d *Doc) revoke(kind access.TargetKind, target [32]byte) error {
 	if err != nil {
 		return err
 	}
-	var cut []access.Key
-	_, cut, err = m.addRevocation(r)
+	var heads []crdt.Hash
+	if err := d.a.do(func() { d.a.seal(); heads = d.a.doc.Heads() }); err != nil {
+		return err
+	}
+	if len(heads) > maxHeads {
+		heads = heads[:maxHeads] // a frontier this wide never occurs in practice; the cut is then earlier
+	}
+	c := newCut(r, heads, d.a.p.key)
+	_, keys, err := m.addRevocation(c)
 	if err != nil {
 		return err
 	}
-	return d.a.do(func() { d.a.revoked(cut, r) })
+	return d.a.do(func() {
+		d.a.enforceCuts()
+		d.a.revoked(keys, c)
+	})
 }
 
 // revoked acts on a new revocation: tell peers (it spreads like a change)
 // and drop every cut-off peer from the document. On the goroutine.
-func (a *docActor) revoked(cut []access.Key, r *access.Revocation) {
+func (a *docActor) revoked(keys []access.Key, c *cut) {
 	if a.net == nil {
 		return
 	}
-	if r != nil {
-		if err := a.net.Publish(encodeRecords(nil, []*access.Revocation{r})); err != nil {
+	if c != nil {
+		if err := a.net.Publish(encodeRecords(nil, []*cut{c})); err != nil {
 			a.log.Debug("publish revocation", "err", err)
 		}
 	}
-	for _, k := range cut {
+	for _, k := range keys {
 		a.net.Deauthorize(k)
 	}
 }

@@ -80,6 +80,7 @@ func (p *Peer) startActor(id DocID) (*docActor, error) {
 		doc: d, subs: map[*subscriber]struct{}{}, access: m,
 	}
 	a.configureDoc()
+	a.enforceCuts() // the store keeps what a cut later rejected
 	a.titleV.Store(Title(d.Text()))
 	a.status.Store(&Status{Saved: true, Offline: p.net == nil})
 	if p.net != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,14 +40,17 @@ func (a *docActor) validateLive(payload []byte) (*liveMsg, Verdict, error) {
 				a.access.learn(m.proof)
 			}
 		}
-		if err := a.access.admit(m.change); err != nil {
+		if err := a.access.admit(m.change, nil); err != nil {
+			if errors.Is(err, errUndecidable) {
+				return nil, Ignore, err
+			}
 			a.quarantine(m.change, err)
 			return nil, Reject, err
 		}
 		return m, Accept, nil
 	case msgRecords:
 		for _, r := range m.revs {
-			if err := r.Check(a.access.doc, a.access.root); err != nil {
+			if err := r.check(a.access.doc, a.access.root); err != nil {
 				return nil, Reject, fmt.Errorf("revocation: %w", err)
 			}
 		}
@@ -70,7 +74,7 @@ func (a *docActor) deliverLive(m *liveMsg) {
 }
 
 // acceptRecords learns proofs and revocations a peer sent.
-func (a *docActor) acceptRecords(proofs []*access.Token, revs []*access.Revocation) {
+func (a *docActor) acceptRecords(proofs []*access.Token, revs []*cut) {
 	for _, t := range proofs {
 		a.access.mu.Lock()
 		_, err := a.access.verifyTimeless(t, t.Audience)
@@ -86,7 +90,12 @@ func (a *docActor) acceptRecords(proofs []*access.Token, revs []*access.Revocati
 			continue
 		}
 		if isNew {
-			a.post(func() { a.revoked(cut, r) })
+			// Not a.post: this may run on the actor itself, whose queue
+			// could be full.
+			go a.post(func() {
+				a.enforceCuts()
+				a.revoked(cut, r)
+			})
 		}
 	}
 }
@@ -205,5 +214,5 @@ func (a *docActor) configureDoc() {
 		panic("app: identity key does not match the document author: " + err.Error())
 	}
 	a.doc.SetVerify(true)
-	a.doc.SetAdmit(a.access.admit)
+	a.doc.SetAdmit(func(c *crdt.Change) error { return a.access.admit(c, a.doc) })
 }

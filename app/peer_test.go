@@ -210,35 +210,79 @@ func TestAdmission(t *testing.T) {
 	owner := openPeer(t, t.TempDir())
 	id, _ := owner.Create("")
 	od, _ := owner.Open(id)
+	if err := od.Edit(0, 0, "base "); err != nil {
+		t.Fatal(err)
+	}
 	writer := openPeer(t, t.TempDir())
 	link, _ := od.Invite(access.Write, time.Now().Add(time.Hour))
 	if _, err := writer.Join(link); err != nil {
 		t.Fatal(err)
 	}
 	wd, _ := writer.Open(id)
-	if err := wd.Edit(0, 0, "hello"); err != nil {
+	changes := func(d *Doc) (cs []*crdt.Change) {
+		if err := d.a.do(func() { d.a.seal(); cs = d.a.doc.ChangesSince(nil) }); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	// w0: written before the writer saw anything of the owner's.
+	if err := wd.Edit(0, 0, "early "); err != nil {
 		t.Fatal(err)
 	}
-	var cs []*crdt.Change
-	if err := wd.a.do(func() { wd.a.seal(); cs = wd.a.doc.ChangesSince(nil) }); err != nil {
-		t.Fatal(err)
-	}
+	w0 := changes(wd)[0]
 	m := od.a.access
-	if err := m.admit(cs[0]); !errors.Is(err, ErrUnauthorized) {
+	if err := m.admit(w0, od.a.doc); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("change by an unknown author admitted: %v", err)
 	}
 	wproof, _ := writer.proof(id)
 	if _, err := m.checkPeer(writer.Key(), wproof.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.admit(cs[0]); err != nil {
+	if err := m.admit(w0, od.a.doc); err != nil {
 		t.Fatalf("change by a writer rejected: %v", err)
 	}
+	apply := func(d *Doc, cs ...*crdt.Change) {
+		t.Helper()
+		var err error
+		if e := d.a.do(func() { _, err = d.a.doc.Apply(cs...) }); e != nil || err != nil {
+			t.Fatal(e, err)
+		}
+	}
+	apply(od, w0) // the owner receives w0 before it revokes
+	// w2: the writer's next change, still without the owner's text.
+	if err := wd.Edit(0, 0, "more "); err != nil {
+		t.Fatal(err)
+	}
+	w2 := changes(wd)[1]
+	// w1: written after the writer received the owner's text.
+	oproof, _ := owner.proof(id)
+	wd.a.access.learn(oproof)
+	apply(wd, changes(od)...)
+	if err := wd.Edit(0, 0, "late "); err != nil {
+		t.Fatal(err)
+	}
+	all := changes(wd)
+	w1 := all[len(all)-1]
+
+	// The owner revokes the writer at its version ("base " and w0).
 	if err := od.RevokeKey(writer.Key()); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.admit(cs[0]); !errors.Is(err, access.ErrRevoked) {
-		t.Fatalf("change by a revoked writer: %v, want ErrRevoked", err)
+	if err := m.admit(w0, od.a.doc); err != nil {
+		t.Errorf("change in the revocation's past: %v, want it kept", err)
+	}
+	if err := m.admit(w2, od.a.doc); err != nil {
+		t.Errorf("change concurrent with the revocation: %v, want it kept", err)
+	}
+	if err := m.admit(w1, od.a.doc); !errors.Is(err, errUndecidable) {
+		t.Errorf("change whose parent w2 is missing: %v, want errUndecidable", err)
+	}
+	apply(od, w2)
+	if err := m.admit(w1, od.a.doc); !errors.Is(err, access.ErrRevoked) {
+		t.Errorf("change made after the revocation point: %v, want ErrRevoked", err)
+	}
+	if err := m.admit(w1, nil); !errors.Is(err, errUndecidable) {
+		t.Errorf("validator without the document: %v, want errUndecidable", err)
 	}
 	if _, err := m.checkPeer(writer.Key(), wproof.Encode()); !errors.Is(err, access.ErrRevoked) {
 		t.Fatalf("revoked peer's proof: %v, want ErrRevoked", err)

@@ -14,7 +14,8 @@ import (
 //	msgChange   uvarint proof length, the author's proof token (or none),
 //	            then the signed change (crdt's signed encoding)
 //	msgRecords  uvarint count, that many (uvarint length, token);
-//	            uvarint count, that many (uvarint length, revocation)
+//	            uvarint count, that many (uvarint length, cut record:
+//	            a revocation placed at the revoker's heads, see cut)
 //
 // A catch-up batch is a records block (as msgRecords, without the kind
 // byte) followed by a crdt batch encoding.
@@ -106,7 +107,7 @@ type liveMsg struct {
 	proof  *access.Token
 	change *crdt.Change
 	proofs []*access.Token
-	revs   []*access.Revocation
+	revs   []*cut
 }
 
 func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
@@ -152,11 +153,11 @@ func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
 
 // encodeRecords appends a live records message (or, with b already
 // holding something, a records block) of proofs and revocations.
-func encodeRecords(proofs []*access.Token, revs []*access.Revocation) []byte {
+func encodeRecords(proofs []*access.Token, revs []*cut) []byte {
 	return appendRecords([]byte{msgRecords}, proofs, revs)
 }
 
-func appendRecords(b []byte, proofs []*access.Token, revs []*access.Revocation) []byte {
+func appendRecords(b []byte, proofs []*access.Token, revs []*cut) []byte {
 	b = binary.AppendUvarint(b, uint64(len(proofs)))
 	for _, t := range proofs {
 		e := t.Encode()
@@ -165,17 +166,17 @@ func appendRecords(b []byte, proofs []*access.Token, revs []*access.Revocation) 
 	}
 	b = binary.AppendUvarint(b, uint64(len(revs)))
 	for _, rv := range revs {
-		e := rv.Encode()
+		e := rv.encode()
 		b = binary.AppendUvarint(b, uint64(len(e)))
 		b = append(b, e...)
 	}
 	return b
 }
 
-func decodeRecords(r *reader) ([]*access.Token, []*access.Revocation, error) {
+func decodeRecords(r *reader) ([]*access.Token, []*cut, error) {
 	var (
 		proofs []*access.Token
-		revs   []*access.Revocation
+		revs   []*cut
 	)
 	n := r.count(maxRecords)
 	for range n {
@@ -191,11 +192,11 @@ func decodeRecords(r *reader) ([]*access.Token, []*access.Revocation, error) {
 	}
 	n = r.count(maxRecords)
 	for range n {
-		e := r.bytes(r.count(2 * access.MaxTokenSize))
+		e := r.bytes(r.count(3 * access.MaxTokenSize))
 		if r.err != nil {
 			break
 		}
-		rv, err := access.DecodeRevocation(e)
+		rv, err := decodeCut(e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: revocation: %w", errWire, err)
 		}
