@@ -131,8 +131,8 @@ type typingResult struct {
 // receiver can tell which keystroke an edit carries.
 func keyRune(k int) rune { return rune(0xF0000 + k) }
 
-// typing runs n peers sharing one document (a star around peer 0, whose
-// gossip mesh spreads to all); typists of them type f.keys keystrokes at
+// typing runs n peers sharing one document, all connected to each other
+// (as mDNS connects a LAN); typists of them type f.keys keystrokes at
 // f.rate per second each, at random places, and every other peer records
 // when each keystroke's edit reaches its document.
 func typing(ctx context.Context, tmp string, n, typists int, f *syncFlags) (typingResult, error) {
@@ -165,8 +165,10 @@ func typing(ctx context.Context, tmp string, n, typists int, f *syncFlags) (typi
 		return res, err
 	}
 	docs := []*app.Doc{od}
+	var addrs []string // every peer dials all before it, as mDNS on a LAN connects everyone
 	for i := 1; i < n; i++ {
-		bp, err := startPeer(fmt.Sprintf("%s/t%d-%d", tmp, n, i), owner.nw.Addrs(), false)
+		addrs = append(addrs, peers[i-1].nw.Addrs()...)
+		bp, err := startPeer(fmt.Sprintf("%s/t%d-%d", tmp, n, i), addrs, false)
 		if err != nil {
 			return res, err
 		}
