@@ -145,12 +145,28 @@ func (m *membership) verifyTimeless(t *access.Token, audience access.Key) (acces
 		Now: time.Unix(t.NotBefore, 0), Revoked: m.ruling, Cache: m.cache})
 }
 
+// clockFor returns the time to check token t at on this device: its
+// clock, except that a clock earlier than t's start counts as t's start.
+// Changes are admitted without a clock (see membership), so a device whose
+// clock runs behind (a dead battery, a wrong time zone) would otherwise be
+// unable to edit or sync documents whose tokens every other replica
+// accepts; expiry, the limit that matters, still applies.
+func (m *membership) clockFor(t *access.Token) time.Time {
+	now := m.p.cfg.Now()
+	for l := t; l != nil; l = l.Parent {
+		if start := time.Unix(l.NotBefore, 0); now.Before(start) {
+			now = start
+		}
+	}
+	return now
+}
+
 // canWrite reports whether this device may edit now.
 func (m *membership) canWrite() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
-		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+		Now: m.clockFor(m.own), Revoked: m.ruling, Cache: m.cache})
 	return err == nil && r.Covers(access.Write)
 }
 
@@ -160,7 +176,7 @@ func (m *membership) rights() access.Rights {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
-		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+		Now: m.clockFor(m.own), Revoked: m.ruling, Cache: m.cache})
 	if err != nil {
 		return access.None
 	}
@@ -227,7 +243,7 @@ func (m *membership) checkPeer(remote access.Key, proof []byte) (access.Rights, 
 	}
 	m.mu.Lock()
 	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: remote,
-		Now: m.p.cfg.Now(), Revoked: m.ruling, Cache: m.cache})
+		Now: m.clockFor(t), Revoked: m.ruling, Cache: m.cache})
 	m.mu.Unlock()
 	if err != nil {
 		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
@@ -459,8 +475,21 @@ func (a *docActor) revoked(keys []access.Key, c *cut) {
 		return
 	}
 	if c != nil {
-		if err := a.net.Publish(encodeRecords(nil, []*cut{c})); err != nil {
-			a.log.Debug("publish revocation", "err", err)
+		// Gossip is best effort and a revocation must reach every peer
+		// within a second: send it now and twice more (records are
+		// idempotent; the periodic sync carries them as well).
+		msg := encodeRecords(nil, []*cut{c})
+		for _, after := range []time.Duration{0, 150 * time.Millisecond, 600 * time.Millisecond} {
+			time.AfterFunc(after, func() {
+				a.post(func() {
+					if a.net == nil {
+						return
+					}
+					if err := a.net.Publish(msg); err != nil {
+						a.log.Debug("publish revocation", "err", err)
+					}
+				})
+			})
 		}
 	}
 	for _, k := range keys {

@@ -384,6 +384,7 @@ func (d *docNet) Deauthorize(k access.Key) {
 	}
 	if d.t() != nil {
 		d.n.node.Deauthorize(d.a.id, pid)
+		go d.refreshStatus() // it no longer counts as a peer of the document
 	}
 }
 

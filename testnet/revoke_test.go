@@ -3,7 +3,6 @@ package testnet
 import (
 	"context"
 	"errors"
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,8 +117,6 @@ func listed(d *app.Doc, id peer.ID) bool {
 	return false
 }
 
-var revoke1sFlag = flag.Bool("revoke1s", false, "hold the bystander in TestRevokeCutsOffEveryPeer to 1 s (a known failure)")
-
 // TestRevokeCutsOffEveryPeer: owner, revoked writer and bystander on
 // loopback libp2p, all connected. Once the owner revokes the writer, the
 // owner (within 1 s) and the bystander hold the revocation and refuse the
@@ -170,13 +167,9 @@ func TestRevokeCutsOffEveryPeer(t *testing.T) {
 	if err := da.RevokeKey(writer.p.Key()); err != nil {
 		t.Fatal(err)
 	}
-	// The owner cuts the writer off at once. The bystander must too within
-	// 1 s (issue 6); today the revocation reaches it in about 4.5 s, so
-	// that bound is checked only with -revoke1s and 10 s otherwise.
-	bound := 10 * time.Second
-	if *revoke1sFlag {
-		bound = time.Second
-	}
+	// The owner cuts the writer off at once; the bystander must too within
+	// 1 s (issue 6).
+	bound := time.Second
 	for _, c := range []struct {
 		name  string
 		lp    *livePeer

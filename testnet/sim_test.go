@@ -16,12 +16,11 @@ import (
 )
 
 var (
-	seedFlag   = flag.Uint64("seed", 0, "run only this simulation seed")
-	seedsFlag  = flag.Int("seeds", 24, "number of simulation seeds per run (-long: 1000)")
-	parFlag    = flag.Int("simparallel", 8, "simulation seeds run at once")
-	longFlag   = flag.Bool("long", false, "run 1000 simulation seeds")
-	firstFlag  = flag.Uint64("first", 1, "first simulation seed")
-	behindFlag = flag.Bool("behind", false, "run TestSimClockBehind (a known failure)")
+	seedFlag  = flag.Uint64("seed", 0, "run only this simulation seed")
+	seedsFlag = flag.Int("seeds", 24, "number of simulation seeds per run (-long: 1000)")
+	parFlag   = flag.Int("simparallel", 8, "simulation seeds run at once")
+	longFlag  = flag.Bool("long", false, "run 1000 simulation seeds")
+	firstFlag = flag.Uint64("first", 1, "first simulation seed")
 )
 
 const year = 365 * 24 * time.Hour
@@ -35,19 +34,7 @@ const year = 365 * 24 * time.Hour
 // must cover every edit any peer made. A failing seed prints the command
 // that re-runs it alone.
 func TestSimConverge(t *testing.T) {
-	runSeeds(t, "TestSimConverge", []time.Duration{0, year})
-}
-
-// TestSimClockBehind is TestSimConverge with clocks a year behind as well
-// as ahead. It fails today: a device whose clock is a year behind sees
-// every capability's not-before in its future, so it may neither edit
-// (ErrReadOnly) nor prove or check read access in sync sessions, and its
-// replica never converges. Run it with -behind.
-func TestSimClockBehind(t *testing.T) {
-	if !*behindFlag {
-		t.Skip("known failure (clock a year behind: capabilities not yet valid); run with -behind")
-	}
-	runSeeds(t, "TestSimClockBehind", []time.Duration{-year, 0, year})
+	runSeeds(t, "TestSimConverge", []time.Duration{-year, 0, year})
 }
 
 func runSeeds(t *testing.T, name string, skews []time.Duration) {
