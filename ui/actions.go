@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
@@ -174,24 +175,31 @@ func (e *Editor) AddShortcuts(c fyne.Canvas) {
 	}
 }
 
-func (e *Editor) newToolbar() *widget.Toolbar {
-	return widget.NewToolbar(
-		widget.NewToolbarAction(theme.DocumentCreateIcon(), e.NewDocument),
-		widget.NewToolbarAction(theme.FolderOpenIcon(), e.Import),
-		widget.NewToolbarAction(theme.DocumentSaveIcon(), e.Export),
-		widget.NewToolbarSeparator(),
-		widget.NewToolbarAction(theme.ContentUndoIcon(), e.Undo),
-		widget.NewToolbarAction(theme.ContentRedoIcon(), e.Redo),
-		widget.NewToolbarSeparator(),
-		widget.NewToolbarAction(theme.DocumentIcon(), e.Rename),
-		widget.NewToolbarAction(theme.DownloadIcon(), e.ToggleArchive),
-		widget.NewToolbarAction(theme.DeleteIcon(), e.Delete),
-		widget.NewToolbarSeparator(),
-		widget.NewToolbarAction(theme.VisibilityIcon(), e.TogglePreview),
-		widget.NewToolbarAction(theme.MailSendIcon(), e.ShowShare),
-		widget.NewToolbarAction(theme.LoginIcon(), e.ShowJoin),
-		widget.NewToolbarSpacer(),
-		widget.NewToolbarAction(theme.ComputerIcon(), e.ShowPeers),
-		widget.NewToolbarAction(theme.SettingsIcon(), e.ShowSettings),
+// newToolbar is the row of buttons above the editor: the common actions,
+// labelled, so nobody has to guess what an icon means.
+func (e *Editor) newToolbar() fyne.CanvasObject {
+	b := func(label string, icon fyne.Resource, do func()) *widget.Button {
+		btn := widget.NewButtonWithIcon(label, icon, do)
+		btn.Importance = widget.LowImportance
+		return btn
+	}
+	left := container.NewHBox(
+		b("Undo", theme.ContentUndoIcon(), e.Undo),
+		b("Redo", theme.ContentRedoIcon(), e.Redo),
+		widget.NewSeparator(),
+		b("Rename", theme.DocumentCreateIcon(), e.Rename),
+		b("Archive", theme.DownloadIcon(), e.ToggleArchive),
+		b("Delete", theme.DeleteIcon(), e.Delete),
+		widget.NewSeparator(),
+		b("Import", theme.FolderOpenIcon(), e.Import),
+		b("Export", theme.DocumentSaveIcon(), e.Export),
+		widget.NewSeparator(),
+		b("Preview", theme.VisibilityIcon(), e.TogglePreview),
 	)
+	right := container.NewHBox(
+		b("Share", theme.MailSendIcon(), e.ShowShare),
+		b("Join", theme.LoginIcon(), e.ShowJoin),
+		b("Settings", theme.SettingsIcon(), e.ShowSettings),
+	)
+	return container.NewBorder(nil, nil, left, right)
 }

@@ -75,6 +75,13 @@ func newDocList(e *Editor) *docList {
 
 // refresh re-reads the document list from the peer.
 func (l *docList) refresh() {
+	if l.e.doc != nil {
+		// The peer knows an open document's title from its last sealed
+		// change: seal what was typed so the title is current.
+		if err := l.e.doc.Flush(); err != nil {
+			l.e.log.Warn("save before listing", "err", err)
+		}
+	}
 	docs, err := l.e.peer.List()
 	if err != nil {
 		l.e.fail("list documents", err)

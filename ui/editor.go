@@ -4,7 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -55,7 +57,11 @@ type Editor struct {
 
 	// The open document and the view's copy of its text.
 	doc        *app.Doc // nil while there is none
-	shown      string   // the text the entry shows
+	shown      string   // the whole text, as the view knows it
+	n          int      // its length in code points
+	win        string   // the part of it the entry shows (view.go)
+	ws, we     int      // where that part starts and ends
+	jumping    bool     // the editor is moving the slider
 	rev        uint64   // the document revision shown
 	stop       func()   // ends the open document's event subscription
 	stopTicker func()   // ends the presence keep-alive
@@ -70,12 +76,14 @@ type Editor struct {
 	previewTimer *time.Timer
 	center       *fyne.Container
 
-	people   *fyne.Container
-	gutter   *gutter
-	status   *widget.Label
-	toolbar  *widget.Toolbar
-	content  fyne.CanvasObject
-	onChange func() // tests: called after every change the editor shows
+	jump       *widget.Slider
+	windowNote *widget.Label
+	people     *fyne.Container
+	gutter     *gutter
+	status     *widget.Label
+	toolbar    fyne.CanvasObject
+	content    fyne.CanvasObject
+	onChange   func() // tests: called after every change the editor shows
 }
 
 // NewEditor builds the editor for peer and opens the last opened document,
@@ -107,6 +115,9 @@ func NewEditor(peer *app.Peer, window fyne.Window, opts Options) *Editor {
 	e.docs = newDocList(e)
 	e.people = container.NewVBox()
 	e.gutter = newGutter()
+	e.jump = e.newJump()
+	e.windowNote = widget.NewLabel("")
+	e.windowNote.Truncation = fyne.TextTruncateEllipsis
 	e.status = widget.NewLabel("")
 	e.status.Truncation = fyne.TextTruncateEllipsis
 	e.toolbar = e.newToolbar()
@@ -224,6 +235,7 @@ func (e *Editor) open(id app.DocID) {
 		return
 	}
 	e.doc, e.stop, e.rev, e.others = doc, stop, rev, nil
+	e.ws, e.we = 0, 0
 	e.setText(text, 0, 0)
 	e.docs.derived = app.Title(text)
 	e.docs.known[id] = e.docs.derived
@@ -247,11 +259,13 @@ func (e *Editor) typed(text string) {
 	if e.doc == nil || e.applying {
 		return
 	}
-	pos, del, ins := Splice(e.shown, text)
+	pos, del, ins := Splice(e.win, text)
 	if del == 0 && ins == "" {
 		return
 	}
-	e.shown = text
+	pos += e.ws
+	e.win = text
+	e.spliceShown(pos, del, ins)
 	u, err := e.doc.EditAt(e.rev, pos, del, ins)
 	if err != nil {
 		e.fail("edit", err)
@@ -259,7 +273,7 @@ func (e *Editor) typed(text string) {
 		return
 	}
 	e.catchUp(u, false)
-	e.docs.retitle(e.doc.ID(), text)
+	e.docs.retitle(e.doc.ID(), e.shown)
 	e.updateTitle()
 	e.schedulePreview()
 	e.changed()
@@ -270,7 +284,10 @@ func (e *Editor) cursorMoved() {
 	if e.doc == nil || e.applying {
 		return
 	}
-	anchor, head := e.src.selection(e.shown)
+	anchor, head := e.docSelection()
+	if e.big() && ((head-e.ws < edgeMargin && e.ws > 0) || (e.we-head < edgeMargin && e.we < e.n)) {
+		e.recentre(anchor, head)
+	}
 	e.doc.SetCursor(anchor, head)
 }
 
@@ -321,17 +338,21 @@ func (e *Editor) catchUp(u app.Update, moveCursor bool) {
 	if len(u.Edits) == 0 {
 		return
 	}
-	anchor, head := e.src.selection(e.shown)
-	marks := []int{anchor, head}
+	anchor, head := e.docSelection()
+	marks := []int{anchor, head, e.ws, e.we}
 	text, ok := applyEdits(e.shown, u.Edits, marks)
 	if !ok {
 		e.resync()
 		return
 	}
+	if e.we == e.n { // a window reaching the end keeps reaching it
+		marks[3] = utf8.RuneCountInString(text)
+	}
+	e.ws, e.we = marks[2], marks[3]
 	if moveCursor {
 		last := u.Edits[len(u.Edits)-1]
-		end := last.Pos + len([]rune(last.Text))
-		marks = []int{end, end}
+		end := last.Pos + utf8.RuneCountInString(last.Text)
+		marks[0], marks[1] = end, end
 	}
 	e.setText(text, marks[0], marks[1])
 }
@@ -408,21 +429,9 @@ func (e *Editor) resync() {
 		return
 	}
 	e.rev = rev
-	n := len([]rune(text))
-	anchor, head := e.src.selection(e.shown)
+	n := utf8.RuneCountInString(text)
+	anchor, head := e.docSelection()
 	e.setText(text, min(anchor, n), min(head, n))
-}
-
-// setText replaces the entry's text and selects anchor..head.
-func (e *Editor) setText(text string, anchor, head int) {
-	e.applying = true
-	defer func() { e.applying = false }()
-	e.shown = text
-	if e.src.Text != text {
-		e.src.SetText(text)
-	}
-	e.src.setSelection(text, anchor, head)
-	e.showPresence()
 }
 
 // updateTitle puts the open document's title in the window's title.
@@ -457,7 +466,7 @@ func (e *Editor) TogglePreview() {
 }
 
 func (e *Editor) layoutCenter() {
-	srcBox := container.NewBorder(nil, nil, nil, e.gutter, e.src)
+	srcBox := container.NewBorder(e.windowNote, nil, nil, container.NewHBox(e.gutter, e.jump), e.src)
 	if e.previewOn {
 		split := container.NewHSplit(srcBox, container.NewVScroll(e.preview))
 		e.center.Objects = []fyne.CanvasObject{split}
@@ -488,7 +497,7 @@ func (e *Editor) schedulePreview() {
 // renderPreview renders the Markdown source into the preview now.
 func (e *Editor) renderPreview() {
 	if e.previewOn {
-		e.preview.ParseMarkdown(e.shown)
+		e.preview.ParseMarkdown(e.win) // a large document previews its window
 	}
 }
 
@@ -509,19 +518,9 @@ func (e *Editor) fail(what string, err error) {
 // lineOf returns the 1-based line and column of code point offset p in
 // text.
 func lineOf(text string, p int) (line, col int) {
-	line, col = 1, 1
-	i := 0
-	for _, r := range text {
-		if i == p {
-			break
-		}
-		i++
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
+	before := text[:byteOffset(text, p)]
+	line = strings.Count(before, "\n") + 1
+	col = utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
 	return line, col
 }
 

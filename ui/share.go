@@ -147,7 +147,7 @@ func (e *Editor) membersView() fyne.CanvasObject {
 				who = n + " (" + m.Fingerprint + ")"
 			}
 			if m.Self {
-				who = "This device (" + m.Fingerprint + ")"
+				who = "This device"
 			}
 			what := rightsLabel(m.Rights)
 			if m.Revoked {

@@ -198,18 +198,21 @@ func Splice(old, new string) (pos, del int, ins string) {
 // moves: text inserted at a mark goes after it only if inserted strictly
 // before it. It reports false if an edit does not fit the text.
 func applyEdits(text string, edits []app.Edit, marks []int) (string, bool) {
-	r := []rune(text)
+	n := utf8.RuneCountInString(text)
 	for _, e := range edits {
-		if e.Pos < 0 || e.Del < 0 || e.Pos+e.Del > len(r) {
+		if e.Pos < 0 || e.Del < 0 || e.Pos+e.Del > n {
 			return text, false
 		}
-		ins := []rune(e.Text)
-		r = append(r[:e.Pos], append(ins, r[e.Pos+e.Del:]...)...)
+		start := byteOffset(text, e.Pos)
+		end := start + byteOffset(text[start:], e.Del)
+		text = text[:start] + e.Text + text[end:]
+		ins := utf8.RuneCountInString(e.Text)
+		n += ins - e.Del
 		for i, m := range marks {
 			if e.Pos < m {
-				marks[i] = max(e.Pos, m-e.Del) + len(ins)
+				marks[i] = max(e.Pos, m-e.Del) + ins
 			}
 		}
 	}
-	return string(r), true
+	return text, true
 }
