@@ -70,7 +70,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("typing: %v", l)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
+		t.Log("catch-up smoke skipped under -short or -race (minutes under the race detector); BenchmarkCatchUpAutomergePaper measures it")
 		return
 	}
 	if _, err := os.Stat(automergePaper); err != nil {

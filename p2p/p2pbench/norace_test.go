@@ -1,0 +1,5 @@
+//go:build !race
+
+package p2pbench_test
+
+const raceEnabled = false
