@@ -676,3 +676,53 @@ func TestSlowReaderAborted(t *testing.T) {
 		t.Error("b did not catch up")
 	}
 }
+
+// TestPeriodicSyncDelivers: an edit never gossiped (lost, or too large)
+// reaches the other peer by the periodic sync.
+func TestPeriodicSyncDelivers(t *testing.T) {
+	c := newCluster(t)
+	cfg := p2p.Config{SyncInterval: 100 * time.Millisecond}
+	a := c.add("a", access.Write, cfg, nil)
+	b := c.add("b", access.Write, cfg, nil)
+	connect(t, a, b)
+	waitMesh(t, 1, a, b) // the first sync is over: they admitted each other
+	for _, p := range []*p2ptest.Peer{a, b} {
+		if _, err := p.Replica.Edit(typeAt(p, "unpublished "+p.ID().String()[:4]+" ")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitFor("periodic sync", func() bool {
+		return a.Replica.Text() == b.Replica.Text() && strings.Count(a.Replica.Text(), "unpublished") == 2
+	})
+}
+
+// TestOfflinePeerCatchesUp: a peer goes offline, both sides keep editing,
+// it comes back (same key, same replica) and both converge.
+func TestOfflinePeerCatchesUp(t *testing.T) {
+	c := newCluster(t)
+	a := c.add("a", access.Write, p2p.Config{}, nil)
+	b := c.add("b", access.Write, p2p.Config{}, nil)
+	connect(t, a, b)
+	if err := a.Publish(t.Context(), typeAt(a, "shared. ")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("b to get a's edit", func() bool { return b.Replica.Text() == "shared. " })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(t.Context(), typeAt(a, "a while b is away. ")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Replica.Edit(typeAt(b, "b offline. ")); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := p2ptest.StartPeer(p2p.Config{PrivateKey: p2ptest.Key("b")}, testDoc, b.Replica, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b2.Close() })
+	connect(t, b2, a)
+	c.waitFor("a and b to converge", func() bool {
+		return a.Replica.Text() == b.Replica.Text() && strings.Contains(a.Replica.Text(), "b offline") && strings.Contains(a.Replica.Text(), "a while")
+	})
+}

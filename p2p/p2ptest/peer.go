@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -22,6 +23,8 @@ type Peer struct {
 	Doc     *p2p.DocTopic
 	cancel  context.CancelFunc
 	done    chan error
+	once    sync.Once
+	err     error
 }
 
 // StartPeer runs a node with cfg (ListenAddrs default to Loopback) and
@@ -53,10 +56,14 @@ func StartPeer(cfg p2p.Config, doc crdt.DocID, r *Replica, setup func(*p2p.Node)
 	return p, nil
 }
 
-// Close stops the node and waits for it.
+// Close stops the node and waits for it. Later calls return the first
+// call's result.
 func (p *Peer) Close() error {
-	p.cancel()
-	return <-p.done
+	p.once.Do(func() {
+		p.cancel()
+		p.err = <-p.done
+	})
+	return p.err
 }
 
 // Connect connects a to b.
