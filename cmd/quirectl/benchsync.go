@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,11 +23,13 @@ import (
 
 // syncFlags are bench sync's flags.
 type syncFlags struct {
-	runs     int
-	keys     int
-	rate     float64
-	tracePth string
-	seed     uint64
+	runs       int
+	keys       int
+	rate       float64
+	tracePth   string
+	seed       uint64
+	cpuprofile string
+	peersList  string
 }
 
 // benchSync measures sync between real app peers (store, signatures,
@@ -40,6 +45,8 @@ func benchSync(ctx context.Context, e env, args []string) int {
 	fs.Float64Var(&f.rate, "rate", 10, "keystrokes per second per typing peer")
 	fs.StringVar(&f.tracePth, "trace", defaultTrace(), "sequential editing trace for the catch-up `file` (empty skips it)")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed for typing positions and phases (0: from the clock; printed)")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the typing runs to `file`")
+	fs.StringVar(&f.peersList, "peers", "2,10", "peer counts to measure typing with, comma-separated (2: one types, one receives)")
 	if code, done := cli.Parse(fs, args); done {
 		return code
 	}
@@ -56,7 +63,28 @@ func benchSync(ctx context.Context, e env, args []string) int {
 	}
 	defer os.RemoveAll(tmp)
 	enc := json.NewEncoder(e.stdout)
-	for _, n := range []int{2, 10} {
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "quirectl bench sync:", err)
+			return cli.ExitError
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintln(e.stderr, "quirectl bench sync:", err)
+			return cli.ExitError
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var counts []int
+	for _, s := range strings.Split(f.peersList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 {
+			return cli.Usagef(e.stderr, "quirectl bench sync", "-peers: %q is not a peer count of at least 2", s)
+		}
+		counts = append(counts, n)
+	}
+	for _, n := range counts {
 		typists := n
 		if n == 2 {
 			typists = 1 // one types, the other receives: the plain round
