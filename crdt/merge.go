@@ -35,6 +35,35 @@ type mergeScratch struct {
 	two                  [1]int // a chunk's one parent
 }
 
+// maxScratch bounds the buffers a log keeps between merges, in items: a
+// big merge (decoding a whole history) drops its buffers when done instead
+// of pinning them for the document's lifetime.
+const maxScratch = 1024
+
+func (sc *mergeScratch) trim() {
+	if cap(sc.ones) > maxScratch {
+		sc.ones = nil
+	}
+	if cap(sc.newChunks) > maxScratch {
+		sc.newChunks = nil
+	}
+	if cap(sc.oldChunks) > maxScratch {
+		sc.oldChunks = nil
+	}
+	if cap(sc.back) > maxScratch {
+		sc.back = nil
+	}
+	if cap(sc.fwd) > maxScratch {
+		sc.fwd = nil
+	}
+	if cap(sc.behind) > maxScratch {
+		sc.behind = nil
+	}
+	if cap(sc.sufMin) > maxScratch {
+		sc.sufMin = nil
+	}
+}
+
 // trackerCache keeps a tracker alive between merges of one branch while it
 // sees concurrent edits, so each new remote change costs a few retreats and
 // advances instead of replaying the conflict zone again.
@@ -90,6 +119,7 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 	l := m.l
 	sc := &l.scratch
 	sc.ones = sc.ones[:0]
+	defer sc.trim()
 	if m.cache != nil {
 		defer func() {
 			if err != nil {
