@@ -75,7 +75,7 @@ func personRow(name, colour, where string) fyne.CanvasObject {
 		return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, label)
 	}
 	detail := widget.NewLabelWithStyle(where, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
-	detail.Truncation = fyne.TextTruncateEllipsis
+	detail.Wrapping = fyne.TextWrapWord
 	return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, container.NewVBox(label, detail))
 }
 

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	quire [-data DIR] [-listen ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
+//	quire [-data DIR] [-listen ADDR]... [-connect ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
 //
 // The data directory is -data if given, else $QUIRE_DATA, else the one
 // chosen in the editor's settings (stored in the file data-dir in the
@@ -44,6 +44,7 @@ func main() {
 type options struct {
 	dataDir string
 	listen  cli.ListFlag
+	connect cli.ListFlag
 	offline bool
 	smoke   time.Duration
 	log     *slog.Logger
@@ -109,6 +110,7 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	common := cli.AddCommon(fs)
 	fs.StringVar(&opts.dataDir, "data", "", "data `directory` (default $QUIRE_DATA or the platform's user data directory)")
 	fs.Var(&opts.listen, "listen", "libp2p listen `multiaddr`s (repeatable; default every interface, random ports)")
+	fs.Var(&opts.connect, "connect", "peer `multiaddr` (with /p2p/ id) to dial at start (repeatable)")
 	fs.BoolVar(&opts.offline, "offline", false, "no network: edit on this device only")
 	fs.DurationVar(&opts.smoke, "smoke", 0, "open the window, wait this `long`, and exit 0 (for CI)")
 	if code, done := cli.Parse(fs, args); done {
@@ -146,7 +148,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if done {
 		return code
 	}
-	nw := app.NewNetwork(app.NetConfig{Listen: opts.listen.Values, MDNS: !opts.offline})
+	nw := app.NewNetwork(app.NetConfig{Listen: opts.listen.Values, Connect: opts.connect.Values, MDNS: !opts.offline})
 	cfg := app.Config{Dir: opts.dataDir, Logger: opts.log, Network: nw}
 	if opts.offline {
 		cfg.Network = nil
@@ -168,6 +170,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	runCtx, stopPeer := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- peer.Run(runCtx) }()
+	if !opts.offline {
+		go func() {
+			select {
+			case <-nw.Ready():
+				opts.log.Info("network running", "addrs", nw.Addrs())
+			case <-runCtx.Done():
+			}
+		}()
+	}
 
 	uiOpts := ui.Options{DataDir: opts.dataDir, Log: opts.log, SetDataDir: opts.saveDataDir}
 	if !opts.offline {
