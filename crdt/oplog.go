@@ -176,6 +176,10 @@ func (l *oplog) agentAt(lv int) (int, uint64) {
 // lvOf returns the LV of agent's op seq, or -1.
 func (l *oplog) lvOf(agent int, seq uint64) int {
 	ss := l.seqs[agent]
+	// Checking an author's previous op asks for its newest run.
+	if k := len(ss) - 1; k >= 0 && ss[k].seq <= seq && seq < ss[k].seq+uint64(ss[k].n) {
+		return ss[k].lv + int(seq-ss[k].seq)
+	}
 	i := sort.Search(len(ss), func(i int) bool { return ss[i].seq+uint64(ss[i].n) > seq })
 	if i == len(ss) || ss[i].seq > seq {
 		return -1
