@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"testing"
 )
@@ -39,5 +40,46 @@ func TestPrecedes(t *testing.T) {
 	}
 	if _, err := a.Precedes(hb, []Hash{{9}}); !errors.Is(err, ErrUnknownVersion) {
 		t.Errorf("unknown head: %v", err)
+	}
+}
+
+// TestVerifyRemembers checks that Verify's memory of a good signature
+// never vouches for a changed author, hash or signature.
+func TestVerifyRemembers(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	var a Author
+	copy(a[:], priv.Public().(ed25519.PublicKey))
+	d := New(DocID{3}, a)
+	if err := d.SetSigner(priv); err != nil {
+		t.Fatal(err)
+	}
+	d.Insert(0, "x")
+	c := d.Seal()[0]
+	if err := c.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(); err != nil { // remembered
+		t.Fatal(err)
+	}
+	sig := c.Sig
+	c.Sig = append([]byte(nil), sig...)
+	c.Sig[0] ^= 1
+	if err := c.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("flipped signature: %v", err)
+	}
+	c.Sig = sig
+	c.Author[0] ^= 1
+	if err := c.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("other author: %v", err)
+	}
+	c.Author[0] ^= 1
+	c.Hash[0] ^= 1
+	if err := c.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("other hash: %v", err)
+	}
+	c.Hash[0] ^= 1
+	c.Sig[5] ^= 1 // in place, same backing array
+	if err := c.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("signature changed in place: %v", err)
 	}
 }

@@ -23,6 +23,17 @@ type Change struct {
 	// travels beside them (EncodeSigned, and the signature column of
 	// document encodings).
 	Sig []byte
+
+	// checked remembers the last (author, hash, signature) Verify
+	// accepted, so a change checked when it arrived (a gossip validator)
+	// is not checked again when it is applied. Comparing the values, not a
+	// flag, keeps it correct if a caller changes a field afterwards.
+	checked struct {
+		ok     bool
+		author Author
+		hash   Hash
+		sig    [64]byte
+	}
 }
 
 // Len returns the number of single-character ops in c.
