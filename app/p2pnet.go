@@ -512,6 +512,9 @@ func (d *docNet) Proof() []byte {
 func (d *docNet) CheckProof(remote access.Key, proof []byte) error {
 	_, err := d.a.access.checkPeer(remote, proof)
 	if err == nil {
+		// The node admits the peer to the document when the handshake
+		// completes, just after this returns: show it in the status then.
+		time.AfterFunc(200*time.Millisecond, d.refreshStatus)
 		// Tell the newcomer (and everyone) who else may write, so that
 		// changes forwarded from authors it never met are admitted.
 		proofs, revs := d.a.access.records()
