@@ -90,6 +90,21 @@ func BenchmarkRemoteEdit(b *testing.B) {
 	}
 }
 
+// BenchmarkRemoteEditElsewhere is a remote edit far from the cursor,
+// outside the window a large document shows: only the full text and the
+// window's offsets change.
+func BenchmarkRemoteEditElsewhere(b *testing.B) {
+	e, _ := paperEditor(b)
+	b.ResetTimer()
+	for i := range b.N {
+		ed := app.Edit{Pos: 1000, Text: "y"}
+		if i%2 == 1 {
+			ed = app.Edit{Pos: 1000, Del: 1}
+		}
+		e.catchUp(app.Update{Edits: []app.Edit{ed}, Rev: e.rev + 1}, false)
+	}
+}
+
 // BenchmarkSplice is the diff that turns the entry's new text into an
 // edit, on the paper with one character typed in the middle.
 func BenchmarkSplice(b *testing.B) {

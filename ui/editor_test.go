@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -371,6 +372,34 @@ func TestSplice(t *testing.T) {
 	}
 }
 
+// TestSpliceRandom checks that Splice's edit turns old into new, on
+// random texts with multi-byte characters.
+func TestSpliceRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	alphabet := []rune("aé€😀\n ")
+	random := func(n int) string {
+		r := make([]rune, n)
+		for i := range r {
+			r[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(r)
+	}
+	for range 5000 {
+		base := random(rng.IntN(200))
+		r := []rune(base)
+		pos := rng.IntN(len(r) + 1)
+		del := rng.IntN(len(r) - pos + 1)
+		newText := string(r[:pos]) + random(rng.IntN(5)) + string(r[pos+del:])
+		p, d, ins := Splice(base, newText)
+		got, ok := applyEdits(base, []app.Edit{{Pos: p, Del: d, Text: ins}}, nil)
+		if !ok || got != newText {
+			t.Fatalf("seed %d: Splice(%q, %q) = %d, %d, %q", seed, base, newText, p, d, ins)
+		}
+	}
+}
+
 func TestCursorAndSelectionOffsets(t *testing.T) {
 	test.NewTempApp(t)
 	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
@@ -471,5 +500,24 @@ func TestTwoEditorsLive(t *testing.T) {
 	loop.until(t, 20*time.Second, "a's undo to reach b", func() bool { return !strings.HasPrefix(b.src.Text, "Hi") })
 	if got, want := b.src.Text, "# Plan\nfirst step\nsecond step"; got != want {
 		t.Errorf("after a's undo b shows %q, want %q", got, want)
+	}
+
+	// a revokes b from the members list.
+	var bKey [32]byte
+	for _, m := range a.doc.Members() {
+		if !m.Self {
+			bKey = m.Key
+		}
+	}
+	if bKey != b.peer.Key() {
+		t.Fatalf("a's members do not list b")
+	}
+	if err := a.RevokeMember(bKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range a.doc.Members() {
+		if m.Key == bKey && !m.Revoked {
+			t.Error("b not revoked after RevokeMember")
+		}
 	}
 }

@@ -158,11 +158,9 @@ func (e *Editor) membersView() fyne.CanvasObject {
 				key := m.Key
 				row = container.NewBorder(nil, nil, nil, widget.NewButton("Revoke", func() {
 					e.confirm("Revoke access", "Cut "+who+" off this document? Their copy stops receiving changes and their new edits are refused.", func() {
-						if err := e.doc.RevokeKey(key); err != nil {
-							e.fail("revoke", err)
-							return
+						if e.RevokeMember(key) == nil {
+							fill()
 						}
-						fill()
 					})
 				}), widget.NewLabel(who+" — "+what))
 			}
@@ -195,6 +193,21 @@ func rightsLabel(r app.Rights) string {
 		}
 	}
 	return r.String()
+}
+
+// RevokeMember revokes a device's access to the open document (key is a
+// Member's Key); connected peers cut it off as soon as the record reaches
+// them.
+func (e *Editor) RevokeMember(key [32]byte) error {
+	if e.doc == nil {
+		return fmt.Errorf("no document is open")
+	}
+	if err := e.doc.RevokeKey(key); err != nil {
+		e.fail("revoke", err)
+		return err
+	}
+	e.changed()
+	return nil
 }
 
 // ShowJoin asks for an invite link (pre-filled from the clipboard when it

@@ -173,7 +173,13 @@ func sliceFrom(text string, p int) string {
 // bytes and counts runes only in the prefix and the changed part, so on a
 // large text it costs a fast scan, not a conversion of the whole text.
 func Splice(old, new string) (pos, del int, ins string) {
+	// Compare in chunks first: string equality is a vectorised memequal,
+	// several times faster than a byte loop on a large text.
+	const chunk = 64
 	p := 0
+	for p+chunk <= len(old) && p+chunk <= len(new) && old[p:p+chunk] == new[p:p+chunk] {
+		p += chunk
+	}
 	for p < len(old) && p < len(new) && old[p] == new[p] {
 		p++
 	}
@@ -182,6 +188,9 @@ func Splice(old, new string) (pos, del int, ins string) {
 		p--
 	}
 	s := 0
+	for s+chunk <= len(old)-p && s+chunk <= len(new)-p && old[len(old)-s-chunk:len(old)-s] == new[len(new)-s-chunk:len(new)-s] {
+		s += chunk
+	}
 	for s < len(old)-p && s < len(new)-p && old[len(old)-1-s] == new[len(new)-1-s] {
 		s++
 	}
