@@ -521,3 +521,42 @@ func TestTwoEditorsLive(t *testing.T) {
 		}
 	}
 }
+
+func TestShortcutsAndPreview(t *testing.T) {
+	test.NewTempApp(t)
+	e, w := newEditor(t, openLib(t, t.TempDir()), Options{})
+	e.AddShortcuts(w.Canvas())
+	want := map[string]bool{}
+	for _, k := range []fyne.Shortcut{ctrl(fyne.KeyN), ctrl(fyne.KeyS), ctrl(fyne.KeyF), ctrl(fyne.KeyP),
+		ctrlShift(fyne.KeyZ), &fyne.ShortcutUndo{}, &fyne.ShortcutRedo{}} {
+		want[k.ShortcutName()] = true
+	}
+	for _, m := range e.MainMenu().Items {
+		for _, it := range m.Items {
+			if it.Shortcut != nil {
+				delete(want, it.Shortcut.ShortcutName())
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("menu lacks shortcuts %v", want)
+	}
+	first := e.Open()
+	w.Canvas().(fyne.Shortcutable).TypedShortcut(ctrl(fyne.KeyN)) // Ctrl+N
+	if e.Open() == first {
+		t.Error("Ctrl+N did not open a new document")
+	}
+	test.Type(e.src, "# Title\n*body*")
+	e.renderPreview()
+	if got := e.preview.String(); !strings.Contains(got, "Title") || strings.Contains(got, "*") {
+		t.Errorf("preview text %q", got)
+	}
+	e.TogglePreview()
+	if e.previewOn || len(e.center.Objects) != 1 {
+		t.Error("Ctrl+P did not hide the preview")
+	}
+	e.TogglePreview()
+	if !e.previewOn {
+		t.Error("preview did not come back")
+	}
+}

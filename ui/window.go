@@ -24,6 +24,7 @@ func Run(ctx context.Context, peer *app.Peer, opts Options) {
 	ed := NewEditor(peer, w, opts)
 	defer ed.Close()
 	w.SetMainMenu(ed.MainMenu())
+	ed.AddShortcuts(w.Canvas())
 	w.SetContent(ed.Content())
 	w.Resize(fyne.NewSize(1200, 760))
 	w.CenterOnScreen()
