@@ -116,14 +116,25 @@ func (e *Editor) ShowPeers() {
 	}
 	addr := widget.NewEntry()
 	addr.SetPlaceHolder("/ip4/…/tcp/…/p2p/…")
-	connect := widget.NewButton("Connect", func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := nw.Connect(ctx, strings.TrimSpace(addr.Text)); err != nil {
-			e.fail("connect", err)
-			return
-		}
-		list.SetText(peersText(nw.Peers()))
+	var connect *widget.Button
+	connect = widget.NewButton("Connect", func() {
+		// Dialling can take seconds: off the UI goroutine, results back
+		// through Options.Do.
+		target := strings.TrimSpace(addr.Text)
+		connect.Disable()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := nw.Connect(ctx, target)
+			e.opts.Do(func() {
+				connect.Enable()
+				if err != nil {
+					e.fail("connect", err)
+					return
+				}
+				list.SetText(peersText(nw.Peers()))
+			})
+		}()
 	})
 	refresh := widget.NewButton("Refresh", func() { list.SetText(peersText(nw.Peers())) })
 	body := container.NewVBox(self,
