@@ -316,6 +316,8 @@ type docNet struct {
 	topic *p2p.DocTopic // nil until started
 	left  bool
 	cache map[[32]byte]*liveMsg // validated messages awaiting Deliver; bounded by maxValidated
+	// pushing is set while a catch-up push is scheduled (see pushSoon).
+	pushing bool
 }
 
 // maxValidated bounds the validated live messages kept for Deliver; when
@@ -360,7 +362,30 @@ func (d *docNet) Publish(payload []byte) error {
 		d.n.node.Sync(d.a.id)
 		return nil
 	}
+	if len(t.MeshPeers()) == 0 && len(t.Peers()) > 0 {
+		// Peers may read the document but gossipsub has not grafted any
+		// into our mesh yet (it does so at its next heartbeat), so this
+		// message may reach no one: push it by catch-up now.
+		d.pushSoon()
+	}
 	return err
+}
+
+// pushSoon syncs the document with its peers in a moment, once for any
+// number of calls meanwhile.
+func (d *docNet) pushSoon() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pushing {
+		return
+	}
+	d.pushing = true
+	time.AfterFunc(20*time.Millisecond, func() {
+		d.mu.Lock()
+		d.pushing = false
+		d.mu.Unlock()
+		d.n.node.Sync(d.a.id)
+	})
 }
 
 // PublishPresence implements DocNet.

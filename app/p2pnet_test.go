@@ -334,3 +334,42 @@ func TestUnauthorizedChangeQuarantined(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRightAfterJoin: the first edits after a peer joins travel both
+// ways at once, not at the next periodic sync (30 s): gossipsub grafts a
+// newly admitted peer only at its next heartbeat, and the first message
+// published before that would otherwise reach no one.
+func TestLiveRightAfterJoin(t *testing.T) {
+	mk := func(connect ...string) (*Peer, *P2P) {
+		nw := NewNetwork(NetConfig{Listen: loopback, Connect: connect}) // default sync interval
+		p, err := Open(Config{Dir: t.TempDir(), Network: nw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done; p.Close() })
+		<-nw.Ready()
+		return p, nw
+	}
+	a, na := mk()
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	da.Edit(0, 0, "x")
+	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
+	b, _ := mk(na.Addrs()...)
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := b.Open(id)
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == "x" })
+	if err := db.Edit(1, 0, "y"); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, da, 10*time.Second, func(s string) bool { return s == "xy" })
+	if err := da.Edit(2, 0, "z"); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == "xyz" })
+}
