@@ -36,18 +36,19 @@ type docActor struct {
 	refs int // open handles; guarded by p.mu
 
 	// Owned by the goroutine.
-	doc      *crdt.Doc
-	subs     map[*subscriber]struct{}
-	seals    float64     // seal tokens available (see scheduleSeal)
-	repairAt time.Time   // when missing parents last started a catch-up
-	sealAt   time.Time   // when seals was last refilled
-	timer    *time.Timer // pending seal, or nil
-	dirty    bool        // edits not yet sealed
-	rev      uint64      // text revision: +1 per local or remote edit event
-	net      DocNet      // nil when offline
-	presence presenceSet
-	hist     history // undo and redo of this device's edits (undo.go)
-	recent   editLog // recent text changes, for views that lag (view.go)
+	doc         *crdt.Doc
+	subs        map[*subscriber]struct{}
+	seals       float64     // seal tokens available (see scheduleSeal)
+	repairAt    time.Time   // when missing parents last started a catch-up
+	repairArmed bool        // a repair check is scheduled (armRepair)
+	sealAt      time.Time   // when seals was last refilled
+	timer       *time.Timer // pending seal, or nil
+	dirty       bool        // edits not yet sealed
+	rev         uint64      // text revision: +1 per local or remote edit event
+	net         DocNet      // nil when offline
+	presence    presenceSet
+	hist        history // undo and redo of this device's edits (undo.go)
+	recent      editLog // recent text changes, for views that lag (view.go)
 
 	cursor        [2]int      // this device's selection (anchor, head)
 	cursorDirty   bool        // cursor moved since the last presence message
@@ -326,13 +327,49 @@ func (a *docActor) applyRemote(cs []*crdt.Change) error {
 		a.titleV.Store(Title(a.doc.Text()))
 		a.emitEdits(edits, false)
 	}
-	if a.doc.Pending() > 0 && a.net != nil && time.Since(a.repairAt) > time.Second {
-		// A change arrived before its parents: gossip lost something.
-		// Catch up now rather than at the next periodic sync.
-		a.repairAt = time.Now()
-		a.net.SyncNow()
+	if a.doc.Pending() > 0 && a.net != nil && !a.repairArmed {
+		a.armRepair()
 	}
 	return err
+}
+
+// repairWait is how long a change may wait for its parents before this
+// replica asks its peers for them: parents usually arrive by another
+// gossip path within milliseconds, and a catch-up round with every peer
+// is not free. repairEvery bounds how often such rounds start.
+const (
+	repairWait  = 150 * time.Millisecond
+	repairEvery = 500 * time.Millisecond
+)
+
+// armRepair checks after repairWait whether changes still wait for
+// parents, and if so starts catch-up: gossip lost something. On the
+// goroutine.
+func (a *docActor) armRepair() {
+	a.repairArmed = true
+	time.AfterFunc(repairWait, func() {
+		a.post(func() {
+			a.repairArmed = false
+			if a.doc.Pending() == 0 || a.net == nil {
+				return
+			}
+			if wait := repairEvery - time.Since(a.repairAt); wait > 0 {
+				a.repairArmed = true
+				time.AfterFunc(wait, func() {
+					a.post(func() {
+						a.repairArmed = false
+						if a.doc.Pending() > 0 && a.net != nil {
+							a.repairAt = time.Now()
+							a.net.SyncNow()
+						}
+					})
+				})
+				return
+			}
+			a.repairAt = time.Now()
+			a.net.SyncNow()
+		})
+	})
 }
 
 // Status is a document's sync state as the editor shows it.
