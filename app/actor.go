@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/quire-dev/quire/crdt"
 	"github.com/quire-dev/quire/store"
@@ -430,17 +429,8 @@ func (d *Doc) Len() (int, error) {
 // applied at once; it is stored and sent within Config.SealDelay (at once
 // after a pause), and by Flush and Close.
 func (d *Doc) Edit(pos, del int, ins string) error {
-	if d.closed.Load() {
-		return ErrClosed
-	}
-	if n := utf8.RuneCountInString(ins); n > MaxEditLen {
-		return fmt.Errorf("insert of %d code points (limit %d): %w", n, MaxEditLen, ErrTooLarge)
-	}
-	if !utf8.ValidString(ins) {
-		return fmt.Errorf("insert is not valid UTF-8: %w", crdt.ErrInvalid)
-	}
-	if !d.a.access.canWrite() {
-		return ErrReadOnly
+	if err := d.checkEdit(ins); err != nil {
+		return err
 	}
 	var err error
 	if e := d.a.do(func() { err = d.a.edit(pos, del, ins) }); e != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,18 +220,8 @@ func (n *P2P) Peers() []NetPeer {
 		}
 		out = append(out, np)
 	}
-	slices.SortFunc(out, func(a, b NetPeer) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b NetPeer) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Connect dials a peer by multiaddr (with its /p2p/ id).
@@ -449,7 +440,7 @@ func (d *docNet) refreshStatus() {
 	for _, pid := range t.Peers() {
 		ps = append(ps, PeerSync{Peer: pid.String(), Via: d.n.node.ConnKind(pid).String()})
 	}
-	slices.SortFunc(ps, func(a, b PeerSync) int { return cmpString(a.Peer, b.Peer) })
+	slices.SortFunc(ps, func(a, b PeerSync) int { return strings.Compare(a.Peer, b.Peer) })
 	d.a.post(func() {
 		for i := range ps {
 			if k, err := keyOfPeer(ps[i].Peer); err == nil {

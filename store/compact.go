@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +93,7 @@ func (db *DB) compact(id crdt.DocID) error {
 		}
 		in.record = encodeSnapshot(in.label)
 		in.title = textTitle(d.Text())
-		slices.SortFunc(recs, func(a, b stored) int { return cmpU64(a.arrival, b.arrival) })
+		slices.SortFunc(recs, func(a, b stored) int { return cmp.Compare(a.arrival, b.arrival) })
 		old := recs[:max(0, len(recs)-db.cfg.KeepRecent)]
 		for _, r := range old {
 			if d.Has(r.change.Hash) {

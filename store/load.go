@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -243,7 +244,7 @@ func causalOrder(cs []*crdt.Change) []*crdt.Change {
 		}
 	}
 	less := func(a, b int) int {
-		if c := cmpU64(cs[a].Seq, cs[b].Seq); c != 0 {
+		if c := cmp.Compare(cs[a].Seq, cs[b].Seq); c != 0 {
 			return c
 		}
 		return bytes.Compare(cs[a].Hash[:], cs[b].Hash[:])
@@ -283,16 +284,6 @@ func causalOrder(cs []*crdt.Change) []*crdt.Change {
 		}
 	}
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Heads returns the heads of what the store holds of document id, as
