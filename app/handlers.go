@@ -151,20 +151,30 @@ const maxQuarantine = 1024
 
 // quarantine stores a rejected change with the reason.
 func (p *Peer) quarantine(id DocID, c *crdt.Change, reason error) {
-	names, err := p.db.Names(store.Tokens)
-	if err != nil {
-		return
-	}
-	n := 0
 	prefix := quarantinePrefix(id)
-	for _, name := range names {
-		if strings.HasPrefix(name, prefix) {
-			n++
+	p.qmu.Lock()
+	n, ok := p.quarantined[id]
+	if !ok {
+		// Counted once per document and process, so a peer sending a
+		// stream of refused changes costs a Put each, not a scan each.
+		names, err := p.db.Names(store.Tokens)
+		if err != nil {
+			p.qmu.Unlock()
+			return
+		}
+		for _, name := range names {
+			if strings.HasPrefix(name, prefix) {
+				n++
+			}
 		}
 	}
 	if n >= maxQuarantine {
+		p.quarantined[id] = n
+		p.qmu.Unlock()
 		return
 	}
+	p.quarantined[id] = n + 1 // an overcount if the change was quarantined before: harmless
+	p.qmu.Unlock()
 	rec := binary.AppendUvarint(nil, uint64(len(reason.Error())))
 	rec = append(rec, reason.Error()...)
 	rec = append(rec, c.Encode()...)

@@ -77,6 +77,9 @@ type Peer struct {
 	db   *store.DB
 	net  Network
 
+	qmu         sync.Mutex
+	quarantined map[DocID]int // quarantine records per document, once counted
+
 	mu     sync.Mutex
 	open   map[DocID]*docActor
 	closed bool
@@ -120,7 +123,7 @@ func Open(cfg Config) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, key: key, self: access.PublicKeyOf(key), db: db,
-		net: cfg.Network, open: map[DocID]*docActor{}}
+		net: cfg.Network, open: map[DocID]*docActor{}, quarantined: map[DocID]int{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }
