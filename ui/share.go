@@ -103,7 +103,7 @@ func (e *Editor) ShowShare() {
 		}
 		created = l
 		link.SetText(l)
-		note.SetText("Copied. Anyone with this link can join until it expires.")
+		note.SetText("Copied. Anyone with this link can join until it expires; the access it gives ends then too.")
 	})
 	revokeLink := widget.NewButton("Revoke this link", func() {
 		if created == "" {
