@@ -159,7 +159,7 @@ func TestOutsiderLearnsNothing(t *testing.T) {
 	if err := da.Edit(0, 0, "secret plan\n"); err != nil {
 		t.Fatal(err)
 	}
-	nw := NewNetwork(NetConfig{Listen: loopback, Connect: na.Addrs()})
+	nw := NewNetwork(NetConfig{Listen: loopback})
 	c, err := Open(Config{Dir: t.TempDir(), Network: nw, Rand: io.MultiReader(bytes.NewReader(id[:]), rand.Reader)})
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +178,9 @@ func TestOutsiderLearnsNothing(t *testing.T) {
 	}
 	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 	defer scancel()
+	if err := nw.Connect(sctx, na.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
 	res := nw.Node().SyncWith(sctx, id, na.Node().ID())
 	if !errors.Is(res.Err, syncproto.ErrRefused) {
 		t.Errorf("outsider's sync: %v, want ErrRefused", res.Err)
