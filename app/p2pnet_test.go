@@ -67,15 +67,31 @@ func waitText(t *testing.T, d *Doc, timeout time.Duration, ok func(string) bool)
 	}
 }
 
-func TestTwoPeersEditLive(t *testing.T) {
+// pair is an owner and a writer sharing one document over loopback.
+type pair struct {
+	a, b   *Peer
+	na     *P2P
+	id     DocID
+	da, db *Doc
+}
+
+// sharePair starts an owner a with a document holding text, invites a
+// second peer b to write, and waits until b has caught up.
+func sharePair(t *testing.T, text string) pair {
+	t.Helper()
 	a, na := netPeer(t)
-	id, _ := a.Create("")
-	da, _ := a.Open(id)
-	if err := da.Edit(0, 0, "# Plan\n"); err != nil {
+	id, err := a.Create("")
+	if err != nil {
 		t.Fatal(err)
 	}
-	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
-
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, text); err != nil {
+		t.Fatal(err)
+	}
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, _ := netPeer(t, na.Addrs()...)
 	if _, err := b.Join(link); err != nil {
 		t.Fatal(err)
@@ -84,8 +100,13 @@ func TestTwoPeersEditLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Catch-up brings the existing text.
-	waitText(t, db, 10*time.Second, func(s string) bool { return s == "# Plan\n" })
+	waitText(t, db, 10*time.Second, func(s string) bool { return s == text })
+	return pair{a: a, b: b, na: na, id: id, da: da, db: db}
+}
+
+func TestTwoPeersEditLive(t *testing.T) {
+	p := sharePair(t, "# Plan\n") // catch-up brings the existing text
+	da, db := p.da, p.db
 	// Live edits both ways, concurrently.
 	if err := db.Edit(7, 0, "from b\n"); err != nil {
 		t.Fatal(err)
@@ -104,18 +125,8 @@ func TestTwoPeersEditLive(t *testing.T) {
 // the writer's new edits never reach the owner, and that an outsider
 // without a capability gets nothing.
 func TestRevokedPeerIsCutOff(t *testing.T) {
-	a, na := netPeer(t)
-	id, _ := a.Create("")
-	da, _ := a.Open(id)
-	if err := da.Edit(0, 0, "secret plan\n"); err != nil {
-		t.Fatal(err)
-	}
-	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
-
-	b, _ := netPeer(t, na.Addrs()...)
-	b.Join(link)
-	db, _ := b.Open(id)
-	waitText(t, db, 10*time.Second, func(s string) bool { return s == "secret plan\n" })
+	p := sharePair(t, "secret plan\n")
+	b, na, id, da, db := p.b, p.na, p.id, p.da, p.db
 
 	start := time.Now()
 	if err := da.RevokeKey(b.Key()); err != nil {
@@ -257,18 +268,11 @@ func TestCatchUpAfterRestart(t *testing.T) {
 // TestPresenceAcrossPeers: a cursor set on one peer shows on the other
 // with the sender's name and colour, at the same character.
 func TestPresenceAcrossPeers(t *testing.T) {
-	a, na := netPeer(t)
-	if err := a.SetIdentity("Ada", "#112233"); err != nil {
+	p := sharePair(t, "hello world")
+	if err := p.a.SetIdentity("Ada", "#112233"); err != nil {
 		t.Fatal(err)
 	}
-	id, _ := a.Create("")
-	da, _ := a.Open(id)
-	da.Edit(0, 0, "hello world")
-	link, _ := da.Invite(access.Write, time.Now().Add(time.Hour))
-	b, _ := netPeer(t, na.Addrs()...)
-	b.Join(link)
-	db, _ := b.Open(id)
-	waitText(t, db, 10*time.Second, func(s string) bool { return s == "hello world" })
+	da, db := p.da, p.db
 
 	events, cancel := db.Subscribe()
 	defer cancel()
