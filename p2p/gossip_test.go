@@ -703,6 +703,10 @@ func TestOfflinePeerCatchesUp(t *testing.T) {
 	a := c.add("a", access.Write, p2p.Config{}, nil)
 	b := c.add("b", access.Write, p2p.Config{}, nil)
 	connect(t, a, b)
+	// Publish once both are in each other's mesh: a message published
+	// before gossipsub grafts them reaches no one until the periodic sync
+	// (30 s), longer than waitFor allows.
+	waitMesh(t, 1, a, b)
 	if err := a.Publish(t.Context(), typeAt(a, "shared. ")); err != nil {
 		t.Fatal(err)
 	}
