@@ -393,8 +393,13 @@ func TestDeauthorizeCutsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitFor("b to receive a's edit", func() bool { return strings.HasSuffix(b.Replica.Text(), "after") })
-	// x may reconnect and ask for sync: it is refused.
+	// x may reconnect and ask for sync: it is refused. (Wait until x has
+	// seen its old connections close, so the session runs on a new one
+	// rather than racing the reset of the old.)
 	for _, p := range []*p2ptest.Peer{a, b} {
+		c.waitFor("x to see its connection to "+p.ID().String()+" closed", func() bool {
+			return x.Node.Host().Network().Connectedness(p.ID()) != network.Connected
+		})
 		res := x.Node.SyncWith(t.Context(), testDoc, p.ID())
 		if !errors.Is(res.Err, syncproto.ErrRefused) {
 			t.Errorf("x syncs with %s: %v, want refused", p.ID(), res.Err)
