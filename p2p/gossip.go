@@ -671,6 +671,24 @@ type bucket struct {
 	last   time.Time
 }
 
+// refill returns key's bucket in table, created full (burst tokens) if
+// absent, with the tokens earned at rate per second since its last use,
+// up to burst. A table at limit entries is cleared first (every key then
+// starts full). Called with n.mu held.
+func refill[K comparable](table map[K]*bucket, key K, limit int, now time.Time, rate, burst float64) *bucket {
+	b := table[key]
+	if b == nil {
+		if len(table) >= limit {
+			clear(table)
+		}
+		b = &bucket{tokens: burst, last: now}
+		table[key] = b
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	return b
+}
+
 // maxPresenceOrigins bounds the presence rate-limit table; when it is
 // full the table is cleared (every origin starts with a full bucket).
 const maxPresenceOrigins = 4096
@@ -684,16 +702,7 @@ func (n *Node) allowPresence(origin peer.ID) Verdict {
 	rate := float64(n.cfg.Gossip.PresenceRate)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	b := n.presence[origin]
-	if b == nil {
-		if len(n.presence) >= maxPresenceOrigins {
-			clear(n.presence)
-		}
-		b = &bucket{tokens: rate, last: now}
-		n.presence[origin] = b
-	}
-	b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
+	b := refill(n.presence, origin, maxPresenceOrigins, now, rate, rate)
 	take := b.tokens >= 1
 	b.tokens = max(b.tokens-1, -2*rate)
 	switch {
@@ -722,16 +731,7 @@ func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	burst := max(rate/4, 1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	b := n.peerRate[from]
-	if b == nil {
-		if len(n.peerRate) >= maxRateTable {
-			clear(n.peerRate)
-		}
-		b = &bucket{tokens: burst, last: now}
-		n.peerRate[from] = b
-	}
-	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
+	b := refill(n.peerRate, from, maxRateTable, now, rate, burst)
 	if b.tokens < float64(msgs) {
 		n.droppedRPCs++
 		return errRateExceeded
