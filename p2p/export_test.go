@@ -26,3 +26,9 @@ func InspectScoresForTest(n *Node, f func(map[peer.ID]float64)) {
 
 // AllowPresenceForTest runs the presence rate limit for origin.
 func AllowPresenceForTest(n *Node, origin peer.ID) Verdict { return n.allowPresence(origin) }
+
+// FoundOnLANForTest reports info to n as if mDNS had found it.
+func FoundOnLANForTest(n *Node, info peer.AddrInfo) { mdnsNotifee{n}.HandlePeerFound(info) }
+
+// OnDialForTest tells f the outcome of each of n's dials. Call it before Run.
+func OnDialForTest(n *Node, f func(peer.ID, error)) { n.testDialed = f }

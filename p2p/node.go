@@ -152,7 +152,7 @@ type Node struct {
 	sessions    map[sessionKey]map[*session]bool // running sync sessions
 	mesh        map[string]map[peer.ID]bool      // our gossipsub mesh, per topic
 	meshCh      chan struct{}                    // closed and replaced when the mesh changes
-	lan         map[peer.ID]bool                 // peers found by mDNS
+	lan         map[peer.ID]lanPeer              // peers found by mDNS (bounded by maxLANPeers)
 	remembered  map[peer.ID]bool                 // told to the PeerBook since they connected
 	backoff     map[peer.ID]*redial              // reconnection state of known peers
 	presence    map[peer.ID]*bucket              // presence rate limits, by origin
@@ -160,7 +160,8 @@ type Node struct {
 	droppedRPCs uint64                           // RPCs dropped by the rate limit
 	dropped     uint64                           // events dropped on a full channel
 
-	testPubSubOpts []pubsub.Option // extra options, set by tests only
+	testPubSubOpts []pubsub.Option      // extra options, set by tests only
+	testDialed     func(peer.ID, error) // told each dial's outcome, set by tests only
 }
 
 // ErrNotRunning reports a call that needs Run to have started the host.
@@ -216,7 +217,7 @@ func New(cfg Config) (*Node, error) {
 		docs: map[crdt.DocID]*DocTopic{}, topics: map[string]*DocTopic{},
 		auth: map[crdt.DocID]map[peer.ID]bool{}, revoked: map[crdt.DocID]map[peer.ID]bool{},
 		sessions: map[sessionKey]map[*session]bool{}, mesh: map[string]map[peer.ID]bool{}, meshCh: make(chan struct{}),
-		lan: map[peer.ID]bool{}, remembered: map[peer.ID]bool{}, backoff: map[peer.ID]*redial{},
+		lan: map[peer.ID]lanPeer{}, remembered: map[peer.ID]bool{}, backoff: map[peer.ID]*redial{},
 		presence: map[peer.ID]*bucket{}, peerRate: map[peer.ID]*bucket{},
 	}, nil
 }

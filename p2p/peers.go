@@ -109,7 +109,7 @@ func (n *Node) ConnKind(p peer.ID) ConnKind {
 		return NotConnected
 	}
 	n.mu.RLock()
-	lan := n.lan[p]
+	_, lan := n.lan[p]
 	n.mu.RUnlock()
 	best := NotConnected
 	for _, c := range n.host.Network().ConnsToPeer(p) {
@@ -138,7 +138,7 @@ func (c connNotifee) Connected(_ network.Network, conn network.Conn) {
 	p := conn.RemotePeer()
 	c.n.mu.Lock()
 	delete(c.n.backoff, p)
-	lan := c.n.lan[p]
+	_, lan := c.n.lan[p]
 	c.n.mu.Unlock()
 	c.n.emit(PeerEvent{Peer: p, Connected: true, Via: c.n.classify(conn.RemoteMultiaddr(), conn.Stat().Limited, lan)})
 }
@@ -170,14 +170,19 @@ const reconnectTick = time.Second
 const maxDials = 4
 
 // reconnectLoop redials known peers that are not connected, each when its
-// backoff allows, at most maxDials at a time.
+// backoff allows, at most maxDials at a time. Known peers are the peer
+// book's and those mDNS found on the LAN in the last lanForget: mDNS reports
+// a peer once per record lifetime, so a first dial that fails (a peer still
+// starting, a loaded machine) would otherwise wait minutes for the next one.
 func (n *Node) reconnectLoop() {
-	if n.cfg.PeerBook == nil {
-		return
-	}
 	sem := make(chan struct{}, maxDials)
 	for {
-		for _, info := range n.cfg.PeerBook.Known() {
+		var known []peer.AddrInfo
+		if n.cfg.PeerBook != nil {
+			known = n.cfg.PeerBook.Known()
+		}
+		known = append(known, n.lanPeers()...)
+		for _, info := range known {
 			if info.ID == n.id || n.connected(info.ID) || !n.dueForDial(info.ID) {
 				continue
 			}
@@ -203,6 +208,34 @@ func (n *Node) reconnectLoop() {
 	}
 }
 
+// lanPeer is a peer mDNS found: its addresses and when it was last found.
+type lanPeer struct {
+	addrs []ma.Multiaddr
+	seen  time.Time
+}
+
+// lanForget is how long a LAN peer mDNS stopped announcing is still
+// redialled: a little over the two-minute lifetime of its mDNS records.
+const lanForget = 3 * time.Minute
+
+// lanPeers returns the LAN peers found within lanForget and forgets older
+// ones (their ConnKind stays right while connected: the address is
+// private or loopback, or the peer is found again).
+func (n *Node) lanPeers() []peer.AddrInfo {
+	now := n.clock.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]peer.AddrInfo, 0, len(n.lan))
+	for id, lp := range n.lan {
+		if now.Sub(lp.seen) > lanForget {
+			delete(n.lan, id)
+			continue
+		}
+		out = append(out, peer.AddrInfo{ID: id, Addrs: lp.addrs})
+	}
+	return out
+}
+
 // dueForDial reports whether p's backoff has passed.
 func (n *Node) dueForDial(p peer.ID) bool {
 	now := n.clock.Now()
@@ -223,6 +256,15 @@ func (n *Node) dueForDial(p peer.ID) bool {
 // dial connects to a known peer and updates its backoff.
 func (n *Node) dial(info peer.AddrInfo) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	n.mu.RLock()
+	_, lan := n.lan[info.ID]
+	n.mu.RUnlock()
+	if lan {
+		// A LAN peer is dialled directly, and when our backoff says: the
+		// swarm's own per-address backoff (5 s and growing) would otherwise
+		// hold back the redial of a peer that just came up.
+		ctx = network.WithForceDirectDial(ctx, "quire: LAN peer")
+	}
 	defer cancel()
 	go func() {
 		select {
@@ -232,6 +274,9 @@ func (n *Node) dial(info peer.AddrInfo) {
 		}
 	}()
 	err := n.host.Connect(ctx, info)
+	if n.testDialed != nil {
+		defer n.testDialed(info.ID, err)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.backoff[info.ID]
@@ -279,7 +324,7 @@ func (n *Node) mdnsLoop() {
 			if len(n.lan) >= maxLANPeers {
 				clear(n.lan) // a LAN full of strangers: forget them, mDNS finds them again
 			}
-			n.lan[info.ID] = true
+			n.lan[info.ID] = lanPeer{addrs: info.Addrs, seen: n.clock.Now()}
 			n.mu.Unlock()
 			if n.connected(info.ID) {
 				continue

@@ -133,3 +133,56 @@ func TestMDNSDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// TestLANPeerRedialled: a peer mDNS found while it could not be reached
+// (still starting, say) is redialled with backoff, not left until mDNS
+// reports it again minutes later.
+func TestLANPeerRedialled(t *testing.T) {
+	c := newCluster(t)
+	tcp := p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}
+	b := c.add("b", access.Write, tcp, nil)
+	found := peer.AddrInfo{ID: b.ID(), Addrs: b.Node.Host().Addrs()}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dialed := make(chan error, 16)
+	a := c.add("a", access.Write, p2p.Config{Backoff: p2p.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond}},
+		func(n *p2p.Node) {
+			p2p.OnDialForTest(n, func(p peer.ID, err error) {
+				if p == found.ID {
+					select {
+					case dialed <- err:
+					default:
+					}
+				}
+			})
+		})
+	p2p.FoundOnLANForTest(a.Node, found)
+	select {
+	case err := <-dialed:
+		if err == nil {
+			t.Fatal("dialled a closed peer successfully")
+		}
+	case <-time.After(deadline):
+		t.Fatal("a never dialled the peer mDNS found")
+	}
+
+	// b comes back on the same address; a finds it without mDNS repeating.
+	tcp.ListenAddrs = []string{found.Addrs[0].String()}
+	b = c.add("b", access.Write, tcp, nil)
+	timeout := time.After(deadline)
+	for {
+		select {
+		case ev := <-a.Node.Events():
+			if ev.Peer == b.ID() && ev.Connected {
+				if ev.Via != p2p.LAN {
+					t.Errorf("LAN peer connected via %v", ev.Via)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("a never redialled the LAN peer that came back")
+		}
+	}
+}
