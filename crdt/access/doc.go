@@ -4,8 +4,34 @@
 //
 // The package is pure: no goroutines, no I/O, no wall clock (time is a
 // parameter), no logging, and randomness only from an io.Reader the caller
-// passes in. It imports the standard library only, so crdt, store, p2p and
-// relay can all import it.
+// passes in. Besides the standard library it imports one package, the
+// Ed25519 verifier of github.com/oasisprotocol/curve25519-voi (BSD-3-Clause,
+// pure computation, pinned in go.mod), so crdt, store, p2p and relay can
+// all import it without pulling in libp2p or Badger.
+//
+// # Signatures
+//
+// Every signature of a token or revocation record is checked by one rule,
+// [VerifySignature], so that every replica accepts exactly the same
+// signatures. It is RFC 8032's cofactored verification with strict
+// encodings (curve25519-voi's default options, spelled out in sig.go):
+//
+//   - the key A and the signature's R must be canonical encodings (y < p,
+//     and no sign bit on x = 0) of points on the curve;
+//   - A must not be of small order (a multiple of it by 8 is the
+//     identity): anyone could sign for such a key;
+//   - S must be reduced (S < L);
+//   - [8][S]B = [8]R + [8][k]A, with k = SHA-512(R || A || M) mod L.
+//
+// R may be of small order. Every signature crypto/ed25519.Sign makes
+// verifies. The rule differs from crypto/ed25519.Verify only on crafted
+// signatures: that one accepts small-order and non-canonical keys and uses
+// the cofactorless equation, so it rejects signatures whose R has a
+// torsion component (and most of those whose A has one), which this rule
+// accepts (TestSignatureRule lists the cases). The cofactored equation is what makes batch verification exact:
+// [Verify] checks a chain's signatures as one [SigBatch], whose verdict is
+// the conjunction of VerifySignature's, and if the batch fails it checks
+// them one by one, so its errors are those of a one-by-one check.
 //
 // # Identities
 //
@@ -87,9 +113,10 @@
 //
 // Revoking a token by id stops that token and everything below it, but its
 // issuer can still issue a new one (with a new nonce, hence a new id): to
-// stop a delegator, revoke its key or its own token. Ed25519 signatures as
-// verified by crypto/ed25519 are not malleable, so no one but the issuer can
-// produce a second valid encoding of a token under a new id.
+// stop a delegator, revoke its key or its own token. Under the signature
+// rule (S reduced, canonical R, small-order keys refused), no one but the
+// issuer can produce a second valid encoding of a token under a new id:
+// changing R's encoding or adding torsion to R changes k.
 //
 // Records travel inside the document's history, each in a change authored
 // by its revoker; [Decide] turns the records of a history into a [Ruling] by

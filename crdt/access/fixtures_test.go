@@ -129,38 +129,47 @@ func genFixtures(t *testing.T) []fixture {
 
 // check decodes and verifies f and returns the verdict.
 func (f fixture) check() (Rights, error) {
+	p, err := f.params()
+	if err != nil {
+		return None, err
+	}
+	tok, err := Decode(f.enc)
+	if err != nil {
+		return None, err
+	}
+	return Verify(tok, p)
+}
+
+// params returns the verifier's parameters f names.
+func (f fixture) params() (VerifyParams, error) {
 	p := VerifyParams{Now: time.Unix(f.Now, 0)}
 	var err error
 	if p.Doc, err = ParseDocID(f.Doc); err != nil {
-		return None, err
+		return p, err
 	}
 	if p.Audience, err = parseKeyHex(f.Audience); err != nil {
-		return None, err
+		return p, err
 	}
 	if p.Root, err = parseKeyHex(f.Root); err != nil {
-		return None, err
+		return p, err
 	}
 	set := RevocationSet{Tokens: map[TokenID]bool{}, Keys: map[Key]bool{}}
 	for _, s := range f.Tokens {
 		k, err := parseKeyHex(s)
 		if err != nil {
-			return None, err
+			return p, err
 		}
 		set.Tokens[TokenID(k)] = true
 	}
 	for _, s := range f.Keys {
 		k, err := parseKeyHex(s)
 		if err != nil {
-			return None, err
+			return p, err
 		}
 		set.Keys[k] = true
 	}
 	p.Revoked = set
-	tok, err := Decode(f.enc)
-	if err != nil {
-		return None, err
-	}
-	return Verify(tok, p)
+	return p, nil
 }
 
 func parseKeyHex(s string) (Key, error) {
