@@ -121,3 +121,26 @@ func BenchmarkSplice(b *testing.B) {
 		Splice(old, new)
 	}
 }
+
+// BenchmarkKeystrokeWithPeople is BenchmarkKeystroke with three other
+// people in the window, one of them selecting a few lines: their carets,
+// names and selections are moved with the text on every keystroke.
+func BenchmarkKeystrokeWithPeople(b *testing.B) {
+	e, _ := paperEditor(b)
+	mid := e.n / 2
+	e.others = []app.Presence{
+		{Name: "Ana", Colour: "#4363d8", Anchor: mid - 300, Head: mid - 300},
+		{Name: "Rui", Colour: "#e6194b", Anchor: mid - 200, Head: mid + 150},
+		{Name: "Lea", Colour: "#3cb44b", Anchor: mid + 400, Head: mid + 400},
+	}
+	e.showCarets()
+	b.Logf("%d objects on the caret layer", len(e.src.layer.box.Objects))
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			e.src.TypedRune('x')
+		} else {
+			e.src.TypedKey(&fyne.KeyEvent{Name: fyne.KeyBackspace})
+		}
+	}
+}

@@ -266,6 +266,7 @@ func (e *Editor) typed(text string) {
 	pos += e.ws
 	e.win = text
 	e.spliceShown(pos, del, ins)
+	e.shiftOthers(pos, del, ins)
 	u, err := e.doc.EditAt(e.rev, pos, del, ins)
 	if err != nil {
 		e.fail("edit", err)

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -12,13 +13,14 @@ import (
 	"fyne.io/fyne/v2/widget"
 )
 
-// Other people's cursors. Fyne's Entry cannot colour ranges of its text,
-// and its scroll position is private, so carets cannot be drawn inside it
-// reliably. Instead each person appears twice, in their colour: in the
-// "In this document" panel with the line and column of their cursor and
-// the size of their selection, and as a mark in a narrow gutter beside the
-// source, at the height of their line within the whole document (like a
-// scroll bar's overview), labelled with their initial.
+// Other people's cursors. Each person appears three times, in their
+// colour: as a caret with their name and a highlight of their selection
+// inside the source (carets.go), in the "In this document" panel with the
+// line and column of their cursor and the size of their selection, and as
+// a mark in a narrow gutter beside the source, at the height of their line
+// within the whole document (like a scroll bar's overview), labelled with
+// their initial, so that people outside a large document's window can be
+// found too.
 
 // showPresence refreshes the people panel and the gutter from the open
 // document.
@@ -47,6 +49,46 @@ func (e *Editor) showPresence() {
 	e.people.Objects = rows
 	e.people.Refresh()
 	e.gutter.setMarks(marks)
+	e.showCarets()
+}
+
+// showCarets draws the other people's carets and selections in the
+// source.
+func (e *Editor) showCarets() { e.src.setMarks(e.caretMarks()) }
+
+// caretMarks returns the other people's carets and selections in the
+// entry's text (the window of a large document).
+func (e *Editor) caretMarks() []remoteMark {
+	if len(e.others) == 0 {
+		return nil
+	}
+	marks := make([]remoteMark, 0, len(e.others))
+	for _, p := range e.others {
+		c, _ := parseColour(p.Colour).(color.NRGBA)
+		marks = append(marks, remoteMark{name: p.Name, colour: c, anchor: p.Anchor - e.ws, head: p.Head - e.ws})
+	}
+	return marks
+}
+
+// shiftOthers moves the other people's carets and selections over a local
+// edit (del code points deleted at pos, ins inserted), the way the
+// document moves them, until their next presence message.
+func (e *Editor) shiftOthers(pos, del int, ins string) {
+	if len(e.others) == 0 {
+		return
+	}
+	n := utf8.RuneCountInString(ins)
+	shift := func(p int) int {
+		if pos < p {
+			return max(pos, p-del) + n
+		}
+		return p
+	}
+	for i := range e.others {
+		e.others[i].Anchor = shift(e.others[i].Anchor)
+		e.others[i].Head = shift(e.others[i].Head)
+	}
+	e.src.marks = e.caretMarks() // placed when the entry refreshes
 }
 
 func abs(n int) int {
@@ -79,7 +121,8 @@ func personRow(name, colour, where string) fyne.CanvasObject {
 	return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, container.NewVBox(label, detail))
 }
 
-// parseColour reads "#rrggbb"; anything else is grey.
+// parseColour reads "#rrggbb"; anything else is grey. The colour is a
+// color.NRGBA.
 func parseColour(s string) color.Color {
 	if len(s) == 7 && s[0] == '#' {
 		if v, err := strconv.ParseUint(s[1:], 16, 32); err == nil {

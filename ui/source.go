@@ -18,6 +18,9 @@ import (
 type source struct {
 	widget.Entry
 	onUndo, onRedo func()
+
+	marks []remoteMark // other people's carets and selections (carets.go)
+	layer caretLayer
 }
 
 func newSource() *source {
