@@ -139,10 +139,17 @@ func (m *membership) learnLocked(t *access.Token) bool {
 	return true
 }
 
-// verifyTimeless checks t for audience at t's own start (see membership).
+// policyLocked returns the document's access.Policy, placing changes by
+// h (nil for actions, KindRead).
+func (m *membership) policyLocked(h access.History) access.Policy {
+	return access.Policy{Doc: m.doc, Root: m.root, Ruling: m.ruling, History: h, Cache: m.cache}
+}
+
+// verifyTimeless checks t for audience at t's own start (see membership),
+// every effective revocation applying.
 func (m *membership) verifyTimeless(t *access.Token, audience access.Key) (access.Rights, error) {
-	return access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: audience,
-		Now: time.Unix(t.NotBefore, 0), Revoked: m.ruling, Cache: m.cache})
+	return access.Authorize(access.ChangeInfo{Author: audience, Kind: access.KindRead, Time: time.Unix(t.NotBefore, 0)},
+		t, m.policyLocked(nil))
 }
 
 // clockFor returns the time to check token t at on this device: its
@@ -162,33 +169,29 @@ func (m *membership) clockFor(t *access.Token) time.Time {
 }
 
 // canWrite reports whether this device may edit now.
-func (m *membership) canWrite() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
-		Now: m.clockFor(m.own), Revoked: m.ruling, Cache: m.cache})
-	return err == nil && r.Covers(access.Write)
-}
+func (m *membership) canWrite() bool { return m.rights().Covers(access.Write) }
 
 // rights returns this device's rights now (None if its proof no longer
-// verifies).
+// verifies or has been revoked).
 func (m *membership) rights() access.Rights {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, err := access.Verify(m.own, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: m.self,
-		Now: m.clockFor(m.own), Revoked: m.ruling, Cache: m.cache})
+	r, err := access.Authorize(access.ChangeInfo{Author: m.self, Kind: access.KindRead, Time: m.clockFor(m.own)},
+		m.own, m.policyLocked(nil))
 	if err != nil {
 		return access.None
 	}
 	return r
 }
 
-// admit decides whether change c may enter the document: its author
-// holds a proof granting Write, and no effective revocation cuts it off
-// at a point c is causally after (see cut). d is the document, for placing
-// c against cuts; with d nil (network validators, which may not touch the
-// document), a change by a revoked author is undecidable and refused for
-// now.
+// admit decides, by access.Authorize, whether change c may enter the
+// document: its author holds a proof granting Write (checked at the
+// proof's start: changes carry no time, see membership), and no effective
+// revocation that applies to the proof precedes c (c's causal past holds
+// every head of the revocation's cut). d is the document, for placing c
+// against cuts; with d nil (network validators, which may not touch the
+// document) or a parent of c missing, a change that a cut would reject if
+// it came after it is undecidable and refused for now (errUndecidable).
 func (m *membership) admit(c *crdt.Change, d *crdt.Doc) error {
 	author := access.Key(c.Author)
 	m.mu.Lock()
@@ -197,40 +200,23 @@ func (m *membership) admit(c *crdt.Change, d *crdt.Doc) error {
 	if t == nil {
 		return fmt.Errorf("change %s by %s: no capability known for its author: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized)
 	}
-	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: author,
-		Now: time.Unix(t.NotBefore, 0), Cache: m.cache})
-	if err != nil {
+	pl := newPlacement(d, c, m.revs)
+	_, err := access.Authorize(changeInfo(c, t), t, m.policyLocked(pl))
+	switch {
+	case err == nil:
+		return nil
+	case pl.unplaced && errors.Is(err, access.ErrRevoked):
+		return fmt.Errorf("change %s by %s: %w", c.Hash, access.Fingerprint(author[:]), errUndecidable)
+	default:
 		return fmt.Errorf("change %s by %s: %w: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized, err)
 	}
-	if !r.Covers(access.Write) {
-		return fmt.Errorf("change %s by %s holds %v: %w: %w", c.Hash, access.Fingerprint(author[:]), r, ErrUnauthorized, access.ErrInsufficientRights)
-	}
-	for _, ev := range m.ruling.Effective() {
-		k := m.revs[[32]byte(ev.Change)]
-		if k == nil || !m.cutsLocked(k, t, author) {
-			continue
-		}
-		if d == nil {
-			return fmt.Errorf("change %s by %s: %w", c.Hash, access.Fingerprint(author[:]), errUndecidable)
-		}
-		after, err := afterCut(d, c, k)
-		if err != nil {
-			return fmt.Errorf("change %s by %s: %w", c.Hash, access.Fingerprint(author[:]), err)
-		}
-		if after {
-			return fmt.Errorf("change %s by %s is after its author's revocation: %w: %w", c.Hash, access.Fingerprint(author[:]), ErrUnauthorized, access.ErrRevoked)
-		}
-	}
-	return nil
 }
 
-// cutsLocked reports whether cut k, alone, revokes proof t of author
-// (the access rank rule included).
-func (m *membership) cutsLocked(k *cut, t *access.Token, author access.Key) bool {
-	one := access.Decide(noHistory{}, []access.RevocationEvent{{Change: access.ChangeRef(k.rev.ID()), Author: k.rev.Revoker(), Record: k.rev}}, m.doc, m.root)
-	_, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: author,
-		Now: time.Unix(t.NotBefore, 0), Revoked: one, Cache: m.cache})
-	return errors.Is(err, access.ErrRevoked)
+// changeInfo describes c, made under proof t, for access.Authorize: a text
+// change, checked at t's start since changes carry no time.
+func changeInfo(c *crdt.Change, t *access.Token) access.ChangeInfo {
+	return access.ChangeInfo{Ref: access.ChangeRef(c.Hash), Author: access.Key(c.Author), Kind: access.KindText,
+		Time: time.Unix(t.NotBefore, 0)}
 }
 
 // checkPeer decides whether the peer with key remote, presenting proof,
@@ -242,14 +228,11 @@ func (m *membership) checkPeer(remote access.Key, proof []byte) (access.Rights, 
 		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	m.mu.Lock()
-	r, err := access.Verify(t, access.VerifyParams{Doc: m.doc, Root: m.root, Audience: remote,
-		Now: m.clockFor(t), Revoked: m.ruling, Cache: m.cache})
+	r, err := access.Authorize(access.ChangeInfo{Author: remote, Kind: access.KindRead, Time: m.clockFor(t)},
+		t, m.policyLocked(nil))
 	m.mu.Unlock()
 	if err != nil {
 		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
-	if !r.Covers(access.Read) {
-		return access.None, fmt.Errorf("%w: %w", ErrUnauthorized, access.ErrInsufficientRights)
 	}
 	m.learn(t)
 	return r, nil

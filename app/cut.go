@@ -18,7 +18,8 @@ import (
 //   - a change by a key the revocation cuts (see access.Decide and the rank
 //     rule) is rejected if it is causally after the cut: its causal past
 //     holds every one of the cut's heads. The revoked device saw the
-//     revocation point and kept writing;
+//     revocation point and kept writing. access.Authorize decides, with the
+//     cut placed in the history by placement;
 //   - its changes in the cut's past, and its changes concurrent with the
 //     cut, are kept. That is the deterministic rule for concurrent work:
 //     what the revoked device wrote without having seen the document at the
@@ -65,8 +66,7 @@ func (c *cut) check(doc access.DocID, root access.Key) error {
 	if err := c.rev.Check(doc, root); err != nil {
 		return err
 	}
-	k := c.rev.Revoker()
-	if !ed25519.Verify(k[:], c.message(), c.sig[:]) {
+	if !access.VerifySignature(c.rev.Revoker(), c.message(), c.sig[:]) {
 		return fmt.Errorf("cut of revocation %x: %w", c.rev.ID(), access.ErrBadSignature)
 	}
 	return nil
@@ -113,68 +113,65 @@ func decodeCut(b []byte) (*cut, error) {
 // quarantined; catch-up offers it again once its parents are here.
 var errUndecidable = errors.New("change by a revoked key cannot be placed against the revocation yet")
 
-// afterCut reports whether change c's causal past holds every head of k
-// (c's parents must all be in d).
-func afterCut(d *crdt.Doc, c *crdt.Change, k *cut) (bool, error) {
+// placement is the access.History that access.Authorize places change c
+// in against the cuts (access.Policy.History): cut k precedes c if c's
+// causal past holds every head of k, that is, if every head is one of c's
+// parents or precedes one (c need not be in d yet, its parents must). It
+// answers only that question, the only one Authorize asks: cuts are not
+// changes of the DAG, and among themselves they are concurrent
+// (noHistory). If c cannot be placed (no document, or a parent missing),
+// unplaced is set and every cut is taken to precede c, so that the caller
+// can tell "rejected whatever c's place" from "undecidable yet".
+type placement struct {
+	d        *crdt.Doc
+	c        *crdt.Change
+	cuts     map[[32]byte]*cut
+	unplaced bool
+}
+
+func newPlacement(d *crdt.Doc, c *crdt.Change, cuts map[[32]byte]*cut) *placement {
+	pl := &placement{d: d, c: c, cuts: cuts, unplaced: d == nil}
 	for _, p := range c.Parents {
-		if !d.Has(p) {
-			return false, errUndecidable
+		if pl.unplaced || !d.Has(p) {
+			pl.unplaced = true
+			break
 		}
+	}
+	return pl
+}
+
+// Precedes implements access.History (see placement).
+func (pl *placement) Precedes(a, b access.ChangeRef) bool {
+	k := pl.cuts[[32]byte(a)]
+	if k == nil || b != access.ChangeRef(pl.c.Hash) {
+		return false
+	}
+	if pl.unplaced {
+		return true
 	}
 	for _, h := range k.heads {
-		if !d.Has(h) {
-			return false, nil // c's past is in d, so it cannot hold h
+		if !pl.d.Has(h) {
+			return false // c's past is in d, so it cannot hold h
 		}
-		in := false
-		for _, p := range c.Parents {
-			ok, err := d.Precedes(h, []crdt.Hash{p})
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				in = true
-				break
-			}
-		}
-		if !in {
-			return false, nil
+		if ok, err := pl.d.Precedes(h, pl.c.Parents); err != nil || !ok {
+			return false
 		}
 	}
-	return true, nil
+	return true
 }
 
 // cutsApplied reports whether an effective cut rejects change c, which d
-// holds: c's author is cut off by it and c is causally after it (not in
-// its past, with all its heads in c's past).
+// holds: access.Authorize, placing c in d, rejects it as after a
+// revocation of its author.
 func (m *membership) cutsApplied(c *crdt.Change, d *crdt.Doc) bool {
-	author := access.Key(c.Author)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.members[author]
+	t := m.members[access.Key(c.Author)]
 	if t == nil {
 		return false
 	}
-	for _, ev := range m.ruling.Effective() {
-		k := m.revs[[32]byte(ev.Change)]
-		if k == nil || !m.cutsLocked(k, t, author) {
-			continue
-		}
-		after := true
-		for _, h := range k.heads {
-			if !d.Has(h) {
-				after = false
-				break
-			}
-			if ok, err := d.Precedes(h, []crdt.Hash{c.Hash}); err != nil || !ok || h == c.Hash {
-				after = false
-				break
-			}
-		}
-		if after {
-			return true
-		}
-	}
-	return false
+	_, err := access.Authorize(changeInfo(c, t), t, m.policyLocked(newPlacement(d, c, m.revs)))
+	return errors.Is(err, access.ErrRevoked)
 }
 
 // enforceCuts removes from the document every change an effective cut

@@ -1,6 +1,6 @@
 // Package access defines Quire's capability tokens, invite links and
-// revocation records, and the one authorization rule that every replica and
-// every relay applies to every change.
+// revocation records, and the one authorization rule, [Authorize], that
+// every replica and every relay applies to every change and action.
 //
 // The package is pure: no goroutines, no I/O, no wall clock (time is a
 // parameter), no logging, and randomness only from an io.Reader the caller
@@ -119,11 +119,18 @@
 // changing R's encoding or adding torsion to R changes k.
 //
 // Records travel inside the document's history, each in a change authored
-// by its revoker; [Decide] turns the records of a history into a [Ruling] by
-// a deterministic rule over the causal order, described there. A revocation
-// cuts its target off at the changes the revoker had seen: the target's
-// changes in the revocation's causal past stay, its concurrent and later
-// changes are rejected. [Authorize] combines the token check at the
+// by its revoker (or, as the app places them, at a signed cut of the
+// revoker's heads); [Decide] turns the records of a history into a
+// [Ruling] by a deterministic rule over the causal order, described there.
+// A revocation rejects the target's changes made after it: those whose
+// causal past holds the revocation. Its changes in the revocation's past
+// stay, and so do its changes concurrent with the revocation (made without
+// having seen it): that is the rule for concurrent work, the same on every
+// replica since the causal order is. A revoked device therefore has to be
+// refused at once by every peer that knows the revocation (KindRead), so
+// that it cannot keep publishing changes whose parents predate it; such
+// backdated changes are indistinguishable from honest concurrent work and
+// are kept. [Authorize] is the one decision: the token check at the
 // change's time, the right the change's kind needs, and the ruling.
 //
 // Times are the signer's claims (a token's lifetime, a change's time, a

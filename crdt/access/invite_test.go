@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newTestInviteFor(t *testing.T) (*Token, *Invite) { return newTestInvite(t, Write) }
@@ -85,5 +86,89 @@ func TestParseInviteRejects(t *testing.T) {
 				t.Errorf("ParseInvite: got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestInviteRevocationAndExpiry checks, through Authorize, that what came
+// from an invite goes with it: revoking the invite token (a revocation
+// record, decided by Decide) refuses the device that accepted it and
+// whatever that device delegated further, for reads at once and for
+// changes made after the revocation; and that access accepted from an
+// invite expires with the invite.
+func TestInviteRevocationAndExpiry(t *testing.T) {
+	admin, inv := newTestInvite(t, Write) // the invite is valid hours(-1)..hours(2)
+	bob, err := inv.Accept(testPub("bob").PublicKey(), testEpoch, newDetReader("accept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bob.Expiry > inv.Token.Expiry {
+		t.Errorf("accepted token expires at %d, after the invite (%d)", bob.Expiry, inv.Token.Expiry)
+	}
+	// bob shares read access with another of his devices.
+	bob2 := mustIssue(t, bob, "bob", Grant{Audience: testPub("bob2"), Rights: Read, NotBefore: hours(-1), Expiry: hours(2)})
+	p := Policy{Doc: testDoc, Root: testPub("root")}
+	read := func(who string, at time.Time) ChangeInfo {
+		return ChangeInfo{Author: testPub(who), Kind: KindRead, Time: at}
+	}
+	for _, c := range []struct {
+		who   string
+		proof *Token
+	}{{"bob", bob}, {"bob2", bob2}} {
+		if _, err := Authorize(read(c.who, testEpoch), c.proof, p); err != nil {
+			t.Fatalf("%s before expiry and revocation: %v", c.who, err)
+		}
+		// Expiry: the invite's, plus the skew.
+		late := time.Unix(inv.Token.Expiry+Skew+1, 0)
+		if _, err := Authorize(read(c.who, late), c.proof, p); !errors.Is(err, ErrExpired) {
+			t.Errorf("%s after the invite expired: got %v, want %v", c.who, err, ErrExpired)
+		}
+	}
+	if _, err := Authorize(ChangeInfo{Ref: ChangeRef{0x01}, Author: testPub("bob"), Kind: KindText, Time: hours(3)}, bob, p); !errors.Is(err, ErrExpired) {
+		t.Errorf("bob's change dated after the invite expired: got %v, want %v", err, ErrExpired)
+	}
+
+	// alice, who made the invite, revokes it in change 0xee.
+	rec, err := Revoke(admin, testKey("alice"), TargetToken, inv.Token.ID(), testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dag{{0xee}: {{0x01}}, {0x02}: {{0xee}}, {0x03}: {{0x01}}}
+	ruling := Decide(h, []RevocationEvent{{Change: ChangeRef{0xee}, Author: testPub("alice"), Record: rec}}, testDoc, testPub("root"))
+	if n := len(ruling.Effective()); n != 1 {
+		t.Fatalf("revocation of the invite: %d effective, void %v", n, ruling.Void())
+	}
+	p.Ruling = ruling
+	for _, c := range []struct {
+		who   string
+		proof *Token
+	}{{"bob", bob}, {"bob2", bob2}} {
+		if _, err := Authorize(read(c.who, testEpoch), c.proof, p); !errors.Is(err, ErrRevoked) {
+			t.Errorf("%s reading after the invite was revoked: got %v, want %v", c.who, err, ErrRevoked)
+		}
+	}
+	change := func(ref byte) error {
+		_, err := Authorize(ChangeInfo{Ref: ChangeRef{ref}, Author: testPub("bob"), Kind: KindText, Time: testEpoch}, bob, p)
+		return err
+	}
+	if err := change(0x01); err != nil {
+		t.Errorf("bob's change before the revocation: got %v, want it kept", err)
+	}
+	if err := change(0x02); !errors.Is(err, ErrRevoked) {
+		t.Errorf("bob's change after the revocation: got %v, want %v", err, ErrRevoked)
+	}
+	if err := change(0x03); err != nil {
+		t.Errorf("bob's change concurrent with the revocation: got %v, want it kept", err)
+	}
+	// Another invite from the same admin is untouched.
+	other, err := NewInvite(admin, testKey("alice"), Grant{Rights: Write, NotBefore: hours(-1), Expiry: hours(2)}, newDetReader("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := other.Accept(testPub("carol").PublicKey(), testEpoch, newDetReader("carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Authorize(read("carol", testEpoch), carol, p); err != nil {
+		t.Errorf("carol, from another invite: %v", err)
 	}
 }

@@ -55,11 +55,13 @@ type Ruling struct {
 //     placed, the one with the smallest change ref goes first (for two
 //     records in the same change, the smallest record id).
 //  2. Walking that order, an event is void if its change's author is not
-//     the record's revoker, if its record fails Check, or if its revoker is
-//     cut off (see Cut) by an effective revocation earlier in the order.
-//     Otherwise it becomes effective, for good: a revocation later in the
-//     order that cuts its revoker off rejects the revoker's other changes
-//     (Authorize) but does not void a revocation already decided.
+//     the record's revoker, if its record fails Check, or if an effective
+//     revocation earlier in the order, in another change, applies to its
+//     revoker's proof (the rank rule of Cut included), whether it causally
+//     precedes the event or is concurrent with it. Otherwise it becomes
+//     effective, for good: a revocation later in the order that applies to
+//     its revoker rejects the revoker's later changes (Authorize) but does
+//     not void a revocation already decided.
 //
 // So of two admins who revoke each other concurrently, the one whose change
 // comes first in the order wins and the other's revocation is void; if one
@@ -86,7 +88,7 @@ func Decide(h History, events []RevocationEvent, doc DocID, root Key) *Ruling {
 			r.void = append(r.void, VoidEvent{ev, err})
 			continue
 		}
-		if by, cut := r.Cut(ev.Change, ev.Record.Proof); cut {
+		if by, cut := r.appliesTo(ev.Change, ev.Record.Proof); cut {
 			r.void = append(r.void, VoidEvent{ev, fmt.Errorf("revoker cut off by revocation in change %x: %w", by.Change[:8], ErrRevoked)})
 			continue
 		}
@@ -171,19 +173,58 @@ func (r *Ruling) Void() []VoidEvent {
 	return append([]VoidEvent(nil), r.void...)
 }
 
-// Cut reports whether the change with ref change, made under proof (not nil), is
-// rejected, and by which revocation: some effective revocation applies to a
-// link of proof and change is not that revocation's own change nor in its
-// causal past. A revocation applies to a link if it names the link's token
-// id or audience key and the link is at least as deep as the revoker's own
-// proof (the rank rule: an admin can revoke its peers and what lies below
-// them, never the links its own authority comes through). A revocation thus cuts its
-// target off at the changes the revoker had seen; the target's concurrent
-// and later changes are rejected. A nil Ruling cuts nothing.
+// Cut reports whether the change with ref change, made under proof (not
+// nil), is rejected, and by which revocation, placing change in the
+// History Decide was given (Authorize may place it in another, see
+// Policy.History): some effective revocation applies to a link of proof
+// and causally precedes change (the author had seen the revocation when it
+// made the change).
 func (r *Ruling) Cut(change ChangeRef, proof *Token) (RevocationEvent, bool) {
+	if r == nil {
+		return RevocationEvent{}, false
+	}
+	return r.cutIn(r.h, change, proof)
+}
+
+// cutIn is Cut with change placed in h. A revocation applies
+// to a link if it names the link's token id or audience key and the link
+// is at least as deep as the revoker's own proof (the rank rule: an admin
+// can revoke its peers and what lies below them, never the links its own
+// authority comes through).
+//
+// The rule for concurrent changes: a change concurrent with the
+// revocation (made without having seen it), a change in its causal past
+// and the revocation's own change are kept. Every replica decides alike,
+// since the causal order is the same everywhere. A nil Ruling cuts
+// nothing.
+func (r *Ruling) cutIn(h History, change ChangeRef, proof *Token) (RevocationEvent, bool) {
 	if r == nil || len(r.effective) == 0 {
 		return RevocationEvent{}, false
 	}
+	links, n := chainLinks(proof)
+	for _, ev := range r.effective {
+		if ev.Change != change && appliesAny(ev.Record, links[:n]) && h.Precedes(ev.Change, change) {
+			return ev, true
+		}
+	}
+	return RevocationEvent{}, false
+}
+
+// appliesTo reports whether an effective revocation in a change other than
+// change applies to a link of proof, wherever it stands in the history
+// (Decide's rule for revocations).
+func (r *Ruling) appliesTo(change ChangeRef, proof *Token) (RevocationEvent, bool) {
+	links, n := chainLinks(proof)
+	for _, ev := range r.effective {
+		if ev.Change != change && appliesAny(ev.Record, links[:n]) {
+			return ev, true
+		}
+	}
+	return RevocationEvent{}, false
+}
+
+// chainLinks returns the links of proof's chain, leaf first.
+func chainLinks(proof *Token) ([MaxDepth]Link, int) {
 	var links [MaxDepth]Link
 	n := 0
 	enc := proof.Encode()
@@ -197,16 +238,17 @@ func (r *Ruling) Cut(change ChangeRef, proof *Token) (RevocationEvent, bool) {
 	for i := range n {
 		links[i].Depth = n - i
 	}
-	for _, ev := range r.effective {
-		hit := false
-		for i := 0; i < n && !hit; i++ {
-			hit = applies(ev.Record, links[i])
-		}
-		if hit && change != ev.Change && !r.h.Precedes(change, ev.Change) {
-			return ev, true
+	return links, n
+}
+
+// appliesAny reports whether rec revokes one of links.
+func appliesAny(rec *Revocation, links []Link) bool {
+	for _, l := range links {
+		if applies(rec, l) {
+			return true
 		}
 	}
-	return RevocationEvent{}, false
+	return false
 }
 
 // Revoked reports whether an effective revocation applies to l, at any
@@ -245,6 +287,11 @@ const (
 	KindAccess
 	// KindRelay stores and forwards a document's ciphertext; needs Relay.
 	KindRelay
+	// KindRead is not a change but an action at a time: reading the
+	// document (a peer syncing it, a device opening it). It needs Read, and
+	// it has no place in the history, so every effective revocation that
+	// applies to the proof refuses it, wherever the revocation stands.
+	KindRead
 )
 
 // Needs returns the right k requires, or None for an unknown kind.
@@ -258,22 +305,30 @@ func (k Kind) Needs() Rights {
 		return Admin
 	case KindRelay:
 		return Relay
+	case KindRead:
+		return Read
 	}
 	return None
 }
 
-// ChangeInfo is what Authorize needs to know about a change.
+// ChangeInfo is what Authorize needs to know about a change (or, for
+// KindRead, an action).
 type ChangeInfo struct {
-	// Ref is the change's hash.
+	// Ref is the change's hash (unused for KindRead).
 	Ref ChangeRef
-	// Author is the key that signed the change.
+	// Author is the key that signed the change (or acts).
 	Author Key
 	// Kind is what the change does.
 	Kind Kind
-	// Time is the time the author put in the change. Tokens are checked at
-	// this time so that every replica decides alike whenever it receives the
-	// change; rejecting a live change whose Time is far from the receiver's
-	// clock is the receiver's job, not this package's.
+	// Time is the time tokens are checked at. For a change, so that every
+	// replica decides alike whenever it receives it, it must come from the
+	// change itself: the time its author put in it, or, for changes that
+	// carry no time, the proof's NotBefore (which checks the chain's
+	// structure, signatures and nested lifetimes, but not expiry: expiry is
+	// then enforced on actions, KindRead, at the receiver's clock).
+	// Rejecting a live change whose Time is far from the receiver's clock
+	// is the receiver's job, not this package's. For KindRead it is the
+	// acting device's clock.
 	Time time.Time
 }
 
@@ -284,32 +339,61 @@ type Policy struct {
 	// Ruling is the outcome of Decide over the history the change is part of;
 	// nil means no revocations.
 	Ruling *Ruling
+	// History, if not nil, is the causal order Authorize places the change
+	// in against the ruling's revocations; nil means the History given to
+	// Decide. A replica that decides on a change before adding it to its
+	// history passes one that places it by its parents. Only
+	// Precedes(revocation's change, c.Ref) is asked.
+	History History
 	// Cache, if not nil, is passed to Verify.
 	Cache *SigCache
 }
 
-// Authorize decides whether c may be part of the document's history, given
-// the author's proof: proof verifies for c.Author at c.Time, grants the
-// right c.Kind needs, and no effective revocation cuts c off. It returns the
-// proof's rights or an error wrapping the sentinel that decided. Every
-// replica and every relay calls it on every change, so it must stay pure.
+// Authorize is the one authorization decision of Quire: every replica
+// calls it on every change it admits and for every action it allows (and a
+// relay that checks capabilities must call it too). For a change c it
+// decides whether c may be part of the document's history: proof verifies
+// for c.Author at c.Time, grants the right c.Kind needs, and no effective
+// revocation that applies to proof causally precedes c (see Ruling.Cut).
+// For KindRead it decides whether c.Author may read the document at
+// c.Time: proof verifies then, grants Read, and no effective revocation
+// applies to it. It returns the proof's rights or an error wrapping the
+// sentinel that decided.
+//
+// It is pure: its verdict depends on its arguments only (no clock, no
+// I/O; Policy.Cache only saves work), so every replica decides alike.
 func Authorize(c ChangeInfo, proof *Token, p Policy) (Rights, error) {
+	what := fmt.Sprintf("change %x", c.Ref[:8])
+	if c.Kind == KindRead {
+		what = "read by " + Fingerprint(c.Author[:])
+	}
 	need := c.Kind.Needs()
 	if need == None {
-		return None, fmt.Errorf("authorize change %x: kind %d: %w", c.Ref[:8], c.Kind, ErrMalformed)
+		return None, fmt.Errorf("authorize %s: kind %d: %w", what, c.Kind, ErrMalformed)
 	}
 	if proof == nil {
-		return None, fmt.Errorf("authorize change %x: no proof: %w", c.Ref[:8], ErrMalformed)
+		return None, fmt.Errorf("authorize %s: no proof: %w", what, ErrMalformed)
 	}
-	rights, err := Verify(proof, VerifyParams{Doc: p.Doc, Root: p.Root, Audience: c.Author, Now: c.Time, Cache: p.Cache})
+	vp := VerifyParams{Doc: p.Doc, Root: p.Root, Audience: c.Author, Now: c.Time, Cache: p.Cache}
+	if c.Kind == KindRead && p.Ruling != nil {
+		vp.Revoked = p.Ruling
+	}
+	rights, err := Verify(proof, vp)
 	if err != nil {
-		return None, fmt.Errorf("authorize change %x: %w", c.Ref[:8], err)
+		return None, fmt.Errorf("authorize %s: %w", what, err)
 	}
 	if !rights.Covers(need) {
-		return None, fmt.Errorf("authorize change %x: holds %v, needs %v: %w", c.Ref[:8], rights, need, ErrInsufficientRights)
+		return None, fmt.Errorf("authorize %s: holds %v, needs %v: %w", what, rights, need, ErrInsufficientRights)
 	}
-	if by, cut := p.Ruling.Cut(c.Ref, proof); cut {
-		return None, fmt.Errorf("authorize change %x: cut off by revocation in change %x: %w", c.Ref[:8], by.Change[:8], ErrRevoked)
+	if c.Kind == KindRead || p.Ruling == nil {
+		return rights, nil
+	}
+	h := p.History
+	if h == nil {
+		h = p.Ruling.h
+	}
+	if by, cut := p.Ruling.cutIn(h, c.Ref, proof); cut {
+		return None, fmt.Errorf("authorize %s: after revocation in change %x: %w", what, by.Change[:8], ErrRevoked)
 	}
 	return rights, nil
 }
