@@ -2,6 +2,7 @@ package access
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -32,6 +33,10 @@ func FuzzVerify(f *testing.F) {
 		}
 		p := VerifyParams{Doc: testDoc, Root: root, Audience: aud, Now: time.Unix(now, 0)}
 		rights, err := Verify(tok, p)
+		// Batched and one-by-one signature checks decide alike, word for word.
+		if r2, err2 := verify(tok, p, false); r2 != rights || fmt.Sprint(err2) != fmt.Sprint(err) {
+			t.Fatalf("batch: %v, %v; one by one: %v, %v", rights, err, r2, err2)
+		}
 		if err != nil {
 			return
 		}
