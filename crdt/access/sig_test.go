@@ -444,3 +444,42 @@ func BenchmarkSigBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSigBatch64 is 64 short messages (a change hash each) by 8 keys
+// checked as one batch, against BenchmarkVerifySignature64 checking them
+// one by one: what a history verifier would gain from SigBatch.
+func BenchmarkSigBatch64(b *testing.B) {
+	keys, msgs, sigs := sigs64()
+	for b.Loop() {
+		var sb SigBatch
+		for i := range msgs {
+			sb.Add(keys[i], msgs[i], sigs[i])
+		}
+		if !sb.Valid() {
+			b.Fatal("bad batch")
+		}
+	}
+}
+
+// BenchmarkVerifySignature64 is BenchmarkSigBatch64 one by one.
+func BenchmarkVerifySignature64(b *testing.B) {
+	keys, msgs, sigs := sigs64()
+	for b.Loop() {
+		for i := range msgs {
+			if !VerifySignature(keys[i], msgs[i], sigs[i]) {
+				b.Fatal("bad signature")
+			}
+		}
+	}
+}
+
+func sigs64() (keys []Key, msgs, sigs [][]byte) {
+	for i := range 64 {
+		name := fmt.Sprintf("author%d", i%8)
+		msg := sha512.Sum512_256([]byte(fmt.Sprint("change", i)))
+		keys = append(keys, testPub(name))
+		msgs = append(msgs, msg[:])
+		sigs = append(sigs, ed25519.Sign(testKey(name), msg[:]))
+	}
+	return keys, msgs, sigs
+}
