@@ -45,11 +45,14 @@ func verifySig(key Key, domain string, msg, sig []byte) bool {
 // multiplication, which costs less than checking them one by one (see
 // BenchmarkVerifyDepth4 and BenchmarkSigBatch). Its verdict is the
 // conjunction of VerifySignature's on each signature added: a batch of
-// valid signatures always passes, and a batch holding an invalid one
-// fails except with probability below 2^-120 however the signatures were
-// crafted. A failed batch does not say which signature is bad: the caller
-// checks each with VerifySignature to find out, so that its errors are the
-// ones a one-by-one check gives.
+// valid signatures always passes (the equation is cofactored), a batch
+// with one invalid signature always fails (its nonzero 128-bit
+// coefficient cannot cancel a non-torsion error), and one with several
+// passes only if the coefficients happen to cancel their errors, a chance
+// of about 2^-128 per batch an adversary tries (each try costs it a hash
+// and a batch verification). A failed batch does not say which signature
+// is bad: the caller checks each with VerifySignature to find out, so that
+// its errors are the ones a one-by-one check gives.
 //
 // The batch's random coefficients are derived from a hash of everything
 // added (keys, messages, signatures), so Valid is a pure function of its
