@@ -779,8 +779,7 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 	var parents []int
 	var hashes []Hash
 	l.changes = make([]int, 0, e.nc)
-	var body []byte
-	var ops []Op
+	defer l.trimHashScratch()
 	lv := 0
 	for i := 0; i < e.nc; i++ {
 		agent, cnt, refs, def, err := e.next(i, &st)
@@ -839,12 +838,17 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 			}
 		} else {
 			hashes = hashes[:0]
-			for _, p := range parents {
-				hashes = append(hashes, l.hashes[l.changeAt(p)])
+			if def {
+				if i > 0 {
+					hashes = append(hashes, l.hashes[i-1])
+				}
+			} else {
+				for _, r := range refs {
+					hashes = append(hashes, l.hashes[i-r])
+				}
+				sortHashes(hashes)
 			}
-			sortHashes(hashes)
-			body, ops = l.appendBody(hashPrefix(body[:0], e.id), lv, lv+cnt, hashes, ops)
-			l.addChange(lv, hashPrefixed(body))
+			l.addChange(lv, l.changeHash(lv, lv+cnt, hashes))
 		}
 		lv += cnt
 	}

@@ -97,6 +97,10 @@ type oplog struct {
 	hints   struct{ op, aa int }
 	markBuf logMark // arrays the live mark reuses
 	scratch mergeScratch
+	// hasher hashes changes; hbuf and hops are its scratch for bodies.
+	hasher hasher
+	hbuf   []byte
+	hops   []Op
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
@@ -427,20 +431,39 @@ func (l *oplog) ensureHashed() {
 	if len(l.hashes) == len(l.changes) {
 		return
 	}
-	var buf, body []byte
 	var hashes []Hash
-	var ops []Op
 	for ci := len(l.hashes); ci < len(l.changes); ci++ {
 		start := l.changes[ci]
 		hashes = hashes[:0]
 		for _, p := range l.parentsOf(start) {
-			hashes = append(hashes, l.hashes[l.changeAt(p)])
+			if ci > 0 && p == start-1 {
+				hashes = append(hashes, l.hashes[ci-1])
+			} else {
+				hashes = append(hashes, l.hashes[l.changeAt(p)])
+			}
 		}
 		sortHashes(hashes)
-		buf = hashPrefix(buf[:0], l.id)
-		body, ops = l.appendBody(buf, start, l.changeEnd(ci), hashes, ops)
-		buf = body
-		l.hashes = append(l.hashes, hashPrefixed(body))
+		l.hashes = append(l.hashes, l.changeHash(start, l.changeEnd(ci), hashes))
+	}
+	l.trimHashScratch()
+}
+
+// changeHash returns the hash of the change made of LVs [start, end) with
+// the given parents' hashes (sorted), encoding it from the log.
+func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
+	agent, _ := l.agentAt(start)
+	l.hbuf, l.hops = l.appendBody(hashPrefix(l.hbuf[:0], l.id), start, end, parents, l.hops)
+	return l.hasher.hash(agent, l.hbuf)
+}
+
+// trimHashScratch drops changeHash's buffers when a big change grew them,
+// rather than keep them for the document's lifetime.
+func (l *oplog) trimHashScratch() {
+	if cap(l.hbuf) > 64<<10 {
+		l.hbuf = nil
+	}
+	if cap(l.hops) > maxScratch {
+		l.hops = nil
 	}
 }
 
