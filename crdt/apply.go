@@ -92,7 +92,11 @@ func (d *Doc) apply(cs []*Change, hashed bool) ([]Edit, error) {
 	var edits []Edit
 	for len(ready) > 0 {
 		e, errs2 := d.integrate(ready)
-		edits = append(edits, e...)
+		if edits == nil {
+			edits = e
+		} else {
+			edits = append(edits, e...)
+		}
 		errs = append(errs, errs2...)
 		ready = d.releasePending()
 	}
@@ -111,12 +115,18 @@ func (d *Doc) classify(c *Change) (int, error) {
 	return st, err
 }
 
-// check classifies c and, when it is ready, returns its parents as LVs.
+// check classifies c and, when it is ready, returns its parents as LVs,
+// in a buffer the next check reuses.
 func (d *Doc) check(c *Change) (int, []int, error) {
-	l := d.log
 	if d.Has(c.Hash) {
 		return stDup, nil, nil
 	}
+	return d.checkNew(c)
+}
+
+// checkNew is check for a change the caller knows d does not hold.
+func (d *Doc) checkNew(c *Change) (int, []int, error) {
+	l := d.log
 	if len(c.Ops) == 0 {
 		return 0, nil, fmt.Errorf("change %s: %w: no ops", c.Hash, ErrInvalid)
 	}
@@ -127,7 +137,8 @@ func (d *Doc) check(c *Change) (int, []int, error) {
 	if c.Seq < next {
 		return 0, nil, fmt.Errorf("change %s by %s reuses sequence %d (have %d): %w", c.Hash, c.Author, c.Seq, next, ErrEquivocation)
 	}
-	parents := make([]int, 0, len(c.Parents))
+	parents := l.scratch.parents[:0]
+	defer func() { l.scratch.parents = parents[:0] }()
 	for _, p := range c.Parents {
 		ci := l.findChange(p)
 		if ci < 0 {
@@ -230,12 +241,22 @@ func (d *Doc) integrateBatch(cs []*Change) ([]Edit, error) {
 	l := d.log
 	mark := l.mark()
 	start := l.len()
-	target := append([]int(nil), l.heads...)
-	for _, c := range cs {
-		if d.Has(c.Hash) {
+	target := append(l.scratch.target[:0], l.heads...)
+	defer func() { l.scratch.target = target[:0] }()
+	for i, c := range cs {
+		// Callers pass changes d did not hold, each once: only one that
+		// an earlier change of the batch made a duplicate needs a lookup.
+		var st int
+		var parents []int
+		var err error
+		if i == 0 {
+			st, parents, err = d.checkNew(c)
+		} else {
+			st, parents, err = d.check(c)
+		}
+		if err == nil && st == stDup {
 			continue
 		}
-		st, parents, err := d.check(c)
 		if err != nil || st != stReady {
 			l.rollback(mark)
 			if err == nil {

@@ -28,13 +28,18 @@ type Change struct {
 	// checked remembers the last (author, hash, signature) Verify
 	// accepted, so a change checked when it arrived (a gossip validator)
 	// is not checked again when it is applied. Comparing the values, not a
-	// flag, keeps it correct if a caller changes a field afterwards.
-	checked struct {
-		ok     bool
-		author Author
-		hash   Hash
-		sig    [64]byte
-	}
+	// flag, keeps it correct if a caller changes a field afterwards. It
+	// is a pointer, set once per verification and never written through,
+	// so a change costs no room for it until verified and copies of a
+	// change may share it.
+	checked *sigCheck
+}
+
+// sigCheck is what Change.Verify accepted.
+type sigCheck struct {
+	author Author
+	hash   Hash
+	sig    [64]byte
 }
 
 // Len returns the number of single-character ops in c.
@@ -249,15 +254,28 @@ func (c *Change) Encode() []byte { return appendChangeBody(nil, c) }
 // anything but the canonical encoding, and sets Hash.
 func DecodeChange(id DocID, b []byte) (*Change, error) {
 	d := decoder{b: b}
-	c := &Change{}
 	if v := d.byte(); v != changeVersion && d.err == nil {
 		return nil, invalidf("change: unknown version %d", v)
 	}
-	copy(c.Author[:], d.bytes(32))
-	c.Seq = d.uvarint()
+	author := d.bytes(32)
+	seq := d.uvarint()
 	np := d.count(32)
+	// A typed change (one or two parents, one op run) is one allocation.
+	var c *Change
+	if np <= 2 && len(d.b) > 32*np && d.b[32*np] == 1 { // the op count
+		sc := &smallChange{}
+		c = &sc.c
+		c.Parents = sc.parents[:np:np]
+		c.Ops = sc.ops[:0:1]
+	} else {
+		c = &Change{}
+		if np > 0 {
+			c.Parents = make([]Hash, np)
+		}
+	}
+	copy(c.Author[:], author)
+	c.Seq = seq
 	if np > 0 {
-		c.Parents = make([]Hash, np)
 		for i := range c.Parents {
 			copy(c.Parents[i][:], d.bytes(32))
 			if i > 0 && string(c.Parents[i-1][:]) >= string(c.Parents[i][:]) && d.err == nil {
@@ -269,7 +287,9 @@ func DecodeChange(id DocID, b []byte) (*Change, error) {
 	if nops == 0 && d.err == nil {
 		d.fail("no ops")
 	}
-	c.Ops = make([]Op, 0, nops)
+	if cap(c.Ops) < nops {
+		c.Ops = make([]Op, 0, nops)
+	}
 	total := 0
 	textRunes := 0
 	for i := 0; i < nops && d.err == nil; i++ {
@@ -319,6 +339,14 @@ func DecodeChange(id DocID, b []byte) (*Change, error) {
 	splitText(c.Ops, string(text))
 	c.Hash = hashChange(id, b)
 	return c, nil
+}
+
+// smallChange holds a change with up to two parents and one op run in one
+// allocation.
+type smallChange struct {
+	c       Change
+	parents [2]Hash
+	ops     [1]Op
 }
 
 // decoder reads untrusted bytes; the first error sticks and later reads

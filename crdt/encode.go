@@ -359,7 +359,8 @@ func (dec *decoder) text() []byte {
 	}
 	switch mode {
 	case 0:
-		return dec.bytes(int(min(n, uint64(len(dec.b)+1))))
+		// A copy: the document keeps its text, the caller its buffer.
+		return bytes.Clone(dec.bytes(int(min(n, uint64(len(dec.b)+1)))))
 	case 1:
 		clen := dec.uvarint()
 		if dec.err != nil {

@@ -31,6 +31,7 @@ type mergeScratch struct {
 	newChunks, oldChunks []chunk
 	back, fwd, behind    []lvRange
 	sufMin               []int
+	parents, target      []int  // a checked change's parents; a batch's target
 	one                  [1]int // a one-op version
 	two                  [1]int // a chunk's one parent
 }
@@ -389,7 +390,12 @@ func (m *merger) insert(ri, i, j, pos int) {
 		bs, be := l.runByteRange(ri, i, j)
 		m.text.insertBytes(pos, l.content[bs:be], j-i)
 	case m.collect:
-		m.edits = append(m.edits, Edit{Pos: pos, Text: m.l.runText(ri, i, j)})
+		// The text shares the log's content: bytes below its length are
+		// never written again (appends go past it, and a rollback only
+		// drops bytes of a failed batch, whose edits are dropped too).
+		l := m.l
+		bs, be := l.runByteRange(ri, i, j)
+		m.edits = append(m.edits, Edit{Pos: pos, Text: unsafeString(l.content[bs:be])})
 	}
 }
 

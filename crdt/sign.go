@@ -72,15 +72,16 @@ func (c *Change) Verify() error {
 	if c.Sig == nil {
 		return fmt.Errorf("change %s by %s: %w", c.Hash, c.Author, ErrUnsigned)
 	}
-	if k := &c.checked; k.ok && k.author == c.Author && k.hash == c.Hash && bytes.Equal(k.sig[:], c.Sig) {
+	if k := c.checked; k != nil && k.author == c.Author && k.hash == c.Hash && bytes.Equal(k.sig[:], c.Sig) {
 		return nil // verified before, the same hash and signature
 	}
 	if !verifySig(c.Author, c.Hash, c.Sig) {
 		return fmt.Errorf("change %s by %s: %w", c.Hash, c.Author, ErrBadSignature)
 	}
-	if len(c.Sig) == len(c.checked.sig) {
-		c.checked.ok, c.checked.author, c.checked.hash = true, c.Author, c.Hash
-		copy(c.checked.sig[:], c.Sig)
+	if len(c.Sig) == ed25519.SignatureSize {
+		k := &sigCheck{author: c.Author, hash: c.Hash}
+		copy(k.sig[:], c.Sig)
+		c.checked = k
 	}
 	return nil
 }
