@@ -32,3 +32,28 @@ func FoundOnLANForTest(n *Node, info peer.AddrInfo) { mdnsNotifee{n}.HandlePeerF
 
 // OnDialForTest tells f the outcome of each of n's dials. Call it before Run.
 func OnDialForTest(n *Node, f func(peer.ID, error)) { n.testDialed = f }
+
+// MessageIDForTest is the gossip message id function, for hand-made
+// pubsub peers that must speak the node's message format.
+var MessageIDForTest = messageID
+
+// SealPresenceForTest wraps payload in n's signed presence envelope for
+// topic.
+func SealPresenceForTest(n *Node, topic string, payload []byte) ([]byte, error) {
+	return n.sealPresence(topic, payload)
+}
+
+// OpenPresenceForTest checks an envelope received on topic and returns
+// its origin, sequence and payload.
+func OpenPresenceForTest(topic string, b []byte) (peer.ID, uint64, []byte, error) {
+	p, err := openPresence(topic, b)
+	return p.origin, p.seq, p.payload, err
+}
+
+// FreshPresenceForTest records seq as origin's latest presence, reporting
+// whether it was newer than the last.
+func FreshPresenceForTest(n *Node, origin peer.ID, seq uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.freshPresenceLocked(origin, seq)
+}

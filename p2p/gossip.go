@@ -116,12 +116,16 @@ const (
 // once); see syncproto.Replica.
 type DocHandler interface {
 	syncproto.Replica
-	// Validate decides on a message whose origin (the peer that published
-	// it, proved by pubsub's signature) is from. The node has already checked
-	// its size, that the peer that relayed it is authorized on the
-	// document, and, for presence, the origin's rate.
+	// Validate decides on a message. For presence, from is its origin,
+	// proved by the envelope's signature, and the node has checked that
+	// the cursor is newer than the last from that origin and within the
+	// origin's rate; for a change, from is the peer that relayed it (a
+	// change proves its author by its own signature, which the handler
+	// checks). Either way the node has already checked the size and that
+	// the relaying peer is authorized on the document.
 	Validate(from peer.ID, kind Kind, payload []byte) Verdict
-	// Deliver hands over an accepted message from another peer.
+	// Deliver hands over an accepted message from another peer, with from
+	// as in Validate.
 	Deliver(from peer.ID, kind Kind, payload []byte)
 }
 
@@ -189,7 +193,10 @@ func (n *Node) newPubSub(ctx context.Context, h host.Host, extra ...pubsub.Optio
 		pubsub.WithMaxMessageSize(maxRPC),
 		pubsub.WithPeerOutboundQueueSize(g.OutboundQueue),
 		pubsub.WithValidateQueueSize(g.ValidateQueue),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// No pubsub author, sequence number or signature; content ids
+		// (see presence.go for why and how presence is signed instead).
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithAppSpecificRpcInspector(n.inspectRPC),
 	}
 	ps, err := pubsub.NewGossipSub(ctx, h, append(opts, extra...)...)
@@ -356,7 +363,18 @@ func (d *DocTopic) read(ctx context.Context, sub *pubsub.Subscription, kind Kind
 		if m.ReceivedFrom == d.n.id {
 			continue // our own publication
 		}
-		d.h.Deliver(m.GetFrom(), kind, m.Data)
+		from, payload := m.ReceivedFrom, m.Data
+		if kind == KindPresence {
+			pub, _, _, p, err := parsePresence(m.Data) // verified by the validator
+			if err != nil {
+				continue
+			}
+			if from, err = originOf(pub); err != nil {
+				continue
+			}
+			payload = p
+		}
+		d.h.Deliver(from, kind, payload)
 	}
 }
 
@@ -376,13 +394,14 @@ func (d *DocTopic) watch(ctx context.Context, evts *pubsub.TopicEventHandler) {
 }
 
 // validator returns the topic validator of kind: size first, then the
-// relaying peer's authorization, then (presence) the origin's rate, then
-// the handler.
+// relaying peer's authorization, then (presence) the envelope's signature,
+// freshness and the origin's rate, then the handler.
 func (d *DocTopic) validator(kind Kind) pubsub.ValidatorEx {
 	limit := d.n.cfg.Gossip.MaxPayload
 	if kind == KindPresence {
-		limit = d.n.cfg.Gossip.MaxPresence
+		limit = d.n.cfg.Gossip.MaxPresence + presenceHeader
 	}
+	topic := TopicName(d.id, kind)
 	return func(_ context.Context, via peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		n := d.n
 		if via == n.id {
@@ -399,13 +418,24 @@ func (d *DocTopic) validator(kind Kind) pubsub.ValidatorEx {
 			// session we have not finished checking: drop without penalty.
 			return pubsub.ValidationIgnore
 		}
-		from := m.GetFrom()
+		from, payload := via, m.Data
 		if kind == KindPresence {
-			if v := n.allowPresence(from); v != Accept {
+			p, err := openPresence(topic, m.Data)
+			if err != nil {
+				return pubsub.ValidationReject
+			}
+			n.mu.Lock()
+			fresh := n.freshPresenceLocked(p.origin, p.seq)
+			n.mu.Unlock()
+			if !fresh {
+				return pubsub.ValidationIgnore // replayed, or overtaken by a newer cursor
+			}
+			if v := n.allowPresence(p.origin); v != Accept {
 				return toResult(v)
 			}
+			from, payload = p.origin, p.payload
 		}
-		return toResult(d.h.Validate(from, kind, m.Data))
+		return toResult(d.h.Validate(from, kind, payload))
 	}
 }
 
@@ -437,7 +467,11 @@ func (d *DocTopic) PublishPresence(ctx context.Context, payload []byte) error {
 	if len(payload) == 0 || len(payload) > d.n.cfg.Gossip.MaxPresence {
 		return fmt.Errorf("p2p: presence of %d bytes (limit %d): %w", len(payload), d.n.cfg.Gossip.MaxPresence, ErrTooLarge)
 	}
-	return d.pres.Publish(ctx, payload)
+	env, err := d.n.sealPresence(d.pres.String(), payload)
+	if err != nil {
+		return err
+	}
+	return d.pres.Publish(ctx, env)
 }
 
 // Peers returns the peers authorized on the document (they proved read
@@ -689,8 +723,9 @@ func refill[K comparable](table map[K]*bucket, key K, limit int, now time.Time, 
 	return b
 }
 
-// maxPresenceOrigins bounds the presence rate-limit table; when it is
-// full the table is cleared (every origin starts with a full bucket).
+// maxPresenceOrigins bounds the per-origin presence tables (rate buckets
+// and last sequences); when one is full it is cleared (every origin then
+// starts with a full bucket and no last sequence).
 const maxPresenceOrigins = 4096
 
 // allowPresence takes a token from origin's bucket. With tokens left it

@@ -149,7 +149,8 @@ func TestCatchUpThenGossip(t *testing.T) {
 	}
 }
 
-// hostile is a bare libp2p host with stock gossipsub: no peer filter,
+// hostile is a bare libp2p host with gossipsub speaking Quire's message
+// format (no pubsub author or signature, content ids) but no peer filter,
 // flood publishing, every protocol. It stands for a peer that knows the
 // document id and tries to listen in or disrupt.
 type hostile struct {
@@ -171,7 +172,7 @@ func newHostile(t *testing.T, name string, kind p2p.Kind) *hostile {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); _ = h.Close() })
-	ps, err := pubsub.NewGossipSub(ctx, h)
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithNoAuthor(), pubsub.WithMessageIdFn(p2p.MessageIDForTest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,8 @@ func TestMalformedRejectedAndPenalised(t *testing.T) {
 		for range 2 {
 			payload := []byte(fmt.Sprintf("garbage %d", sent))
 			if sent%2 == 1 {
-				payload = make([]byte, 8<<10) // over a's 4 KiB limit
+				payload = make([]byte, 8<<10)                     // over a's 4 KiB limit
+				binary.BigEndian.PutUint64(payload, uint64(sent)) // new bytes: content ids
 			}
 			if err := bad.top.Publish(t.Context(), payload); err != nil {
 				t.Fatal(err)

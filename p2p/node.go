@@ -143,22 +143,25 @@ type Node struct {
 	// before shutdown is left by it and none is joined after.
 	lifeMu sync.Mutex
 
-	mu          sync.RWMutex
-	closing     bool // Run is shutting down: start no goroutine
-	docs        map[crdt.DocID]*DocTopic
-	topics      map[string]*DocTopic             // topic name -> doc
-	auth        map[crdt.DocID]map[peer.ID]bool  // peers that proved read, per doc
-	revoked     map[crdt.DocID]map[peer.ID]bool  // peers cut off by Deauthorize
-	sessions    map[sessionKey]map[*session]bool // running sync sessions
-	mesh        map[string]map[peer.ID]bool      // our gossipsub mesh, per topic
-	meshCh      chan struct{}                    // closed and replaced when the mesh changes
-	lan         map[peer.ID]lanPeer              // peers found by mDNS (bounded by maxLANPeers)
-	remembered  map[peer.ID]bool                 // told to the PeerBook since they connected
-	backoff     map[peer.ID]*redial              // reconnection state of known peers
-	presence    map[peer.ID]*bucket              // presence rate limits, by origin
-	peerRate    map[peer.ID]*bucket              // message rate limits, by sending peer
-	droppedRPCs uint64                           // RPCs dropped by the rate limit
-	dropped     uint64                           // events dropped on a full channel
+	mu           sync.RWMutex
+	closing      bool // Run is shutting down: start no goroutine
+	docs         map[crdt.DocID]*DocTopic
+	topics       map[string]*DocTopic             // topic name -> doc
+	auth         map[crdt.DocID]map[peer.ID]bool  // peers that proved read, per doc
+	revoked      map[crdt.DocID]map[peer.ID]bool  // peers cut off by Deauthorize
+	sessions     map[sessionKey]map[*session]bool // running sync sessions
+	syncAgain    map[sessionKey]bool              // sessions asked for while one ran; at most one key per running session
+	mesh         map[string]map[peer.ID]bool      // our gossipsub mesh, per topic
+	meshCh       chan struct{}                    // closed and replaced when the mesh changes
+	lan          map[peer.ID]lanPeer              // peers found by mDNS (bounded by maxLANPeers)
+	remembered   map[peer.ID]bool                 // told to the PeerBook since they connected
+	backoff      map[peer.ID]*redial              // reconnection state of known peers
+	presence     map[peer.ID]*bucket              // presence rate limits, by origin
+	presenceLast map[peer.ID]uint64               // last presence sequence accepted, by origin
+	presenceSeq  uint64                           // last presence sequence this node sent
+	peerRate     map[peer.ID]*bucket              // message rate limits, by sending peer
+	droppedRPCs  uint64                           // RPCs dropped by the rate limit
+	dropped      uint64                           // events dropped on a full channel
 
 	testPubSubOpts []pubsub.Option      // extra options, set by tests only
 	testDialed     func(peer.ID, error) // told each dial's outcome, set by tests only
@@ -216,9 +219,9 @@ func New(cfg Config) (*Node, error) {
 		rand: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		docs: map[crdt.DocID]*DocTopic{}, topics: map[string]*DocTopic{},
 		auth: map[crdt.DocID]map[peer.ID]bool{}, revoked: map[crdt.DocID]map[peer.ID]bool{},
-		sessions: map[sessionKey]map[*session]bool{}, mesh: map[string]map[peer.ID]bool{}, meshCh: make(chan struct{}),
+		sessions: map[sessionKey]map[*session]bool{}, syncAgain: map[sessionKey]bool{}, mesh: map[string]map[peer.ID]bool{}, meshCh: make(chan struct{}),
 		lan: map[peer.ID]lanPeer{}, remembered: map[peer.ID]bool{}, backoff: map[peer.ID]*redial{},
-		presence: map[peer.ID]*bucket{}, peerRate: map[peer.ID]*bucket{},
+		presence: map[peer.ID]*bucket{}, presenceLast: map[peer.ID]uint64{}, peerRate: map[peer.ID]*bucket{},
 	}, nil
 }
 

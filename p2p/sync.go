@@ -75,7 +75,14 @@ func (n *Node) register(k sessionKey, s *session, exclusive bool) bool {
 			peer += len(m)
 		}
 	}
-	if total >= maxSessions || peer >= maxPeerSessions || (exclusive && len(n.sessions[k]) > 0) {
+	if exclusive && len(n.sessions[k]) > 0 {
+		// The running session may have sent its batches before what
+		// prompted this one (a revocation, a change that missed the
+		// mesh): run another when it ends.
+		n.syncAgain[k] = true
+		return false
+	}
+	if total >= maxSessions || peer >= maxPeerSessions {
 		return false
 	}
 	if n.sessions[k] == nil {
@@ -87,10 +94,17 @@ func (n *Node) register(k sessionKey, s *session, exclusive bool) bool {
 
 func (n *Node) unregister(k sessionKey, s *session) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.sessions[k], s)
+	again := false
 	if len(n.sessions[k]) == 0 {
 		delete(n.sessions, k)
+		again = n.syncAgain[k]
+		delete(n.syncAgain, k)
+	}
+	d := n.docs[k.doc]
+	n.mu.Unlock()
+	if again && d != nil && d.isJoined() {
+		n.startSync(d, k.peer)
 	}
 }
 
@@ -104,6 +118,7 @@ func (n *Node) endSessions(doc crdt.DocID, p peer.ID) {
 				ss = append(ss, s)
 			}
 			delete(n.sessions, k)
+			delete(n.syncAgain, k)
 		}
 	}
 	n.mu.Unlock()
