@@ -322,6 +322,17 @@ func (m *membership) records() (proofs []*access.Token, revs []*cut) {
 	return proofs, revs
 }
 
+// revocationIDs returns the ids of the revocations the document holds.
+func (m *membership) revocationIDs() [][32]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([][32]byte, 0, len(m.revs))
+	for id := range m.revs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // Member is one device with access to a document.
 type Member struct {
 	Key         access.Key
@@ -458,11 +469,17 @@ func (a *docActor) revoked(keys []access.Key, c *cut) {
 		return
 	}
 	if c != nil {
-		// Gossip is best effort and a revocation must reach every peer
-		// within a second: send it now and twice more (records are
-		// idempotent; the periodic sync carries them as well).
-		msg := encodeRecords(nil, []*cut{c})
-		for _, after := range []time.Duration{0, 150 * time.Millisecond, 600 * time.Millisecond} {
+		// Gossip is best effort (a peer admitted a moment ago may not be
+		// in our mesh until the next heartbeat) and a revocation must
+		// reach every peer within a second: send it now and twice more
+		// (records are idempotent; each send differs in bytes, or gossip
+		// would take it for the first), and sync with every peer of the
+		// document at once, which carries it whatever the mesh.
+		for i, after := range []time.Duration{0, 150 * time.Millisecond, 600 * time.Millisecond} {
+			msg := encodeRecords(nil, []*cut{c})
+			if i > 0 {
+				msg = encodeRecordsResent(i, nil, []*cut{c})
+			}
 			time.AfterFunc(after, func() {
 				a.post(func() {
 					if a.net == nil {
@@ -477,5 +494,8 @@ func (a *docActor) revoked(keys []access.Key, c *cut) {
 	}
 	for _, k := range keys {
 		a.net.Deauthorize(k)
+	}
+	if c != nil {
+		a.net.SyncNow()
 	}
 }

@@ -476,26 +476,42 @@ func peerKey(pid peer.ID) (access.Key, error) {
 // Vector implements syncproto.Replica.
 func (d *docNet) Vector() crdt.Vector {
 	var v crdt.Vector
-	_ = d.a.do(func() { d.a.seal(); v = d.a.doc.Vector() })
+	_ = d.a.do(func() { d.a.seal(); v = d.a.syncVector() })
 	return v
 }
 
+// syncVector is the version a sync session exchanges: the document's
+// vector plus one entry per revocation this replica holds
+// (revocationEntry), so that a peer lacking a revocation is behind, and
+// gets it, even when it has every change. On the goroutine.
+func (a *docActor) syncVector() crdt.Vector {
+	v := a.doc.Vector()
+	for _, id := range a.access.revocationIDs() {
+		v[revocationEntry(id)] = 1
+	}
+	return v
+}
+
+// revocationEntry is the pseudo-author under which a revocation appears in
+// a sync vector: a hash, so it never names a real key.
+func revocationEntry(id [32]byte) crdt.Author {
+	return crdt.Author(sha256.Sum256(append([]byte("quire-revocation-entry\x00"), id[:]...)))
+}
+
 // EncodeBatch implements syncproto.Replica: the document's records (every
-// capability and revocation it knows) travel with each batch of changes.
+// capability and revocation it knows) travel with each batch of changes,
+// and alone when the peer has every change but lacks a revocation.
 func (d *docNet) EncodeBatch(since crdt.Vector, maxBytes int) ([]byte, bool) {
 	var (
 		data []byte
 		more bool
 	)
 	_ = d.a.do(func() {
-		if since.Covers(d.a.doc.Vector()) {
+		if since.Covers(d.a.syncVector()) {
 			return
 		}
 		recs := d.a.batchRecords()
 		cs, m := d.a.doc.EncodeBatch(since, max(maxBytes-len(recs), maxBytes/2))
-		if len(cs) == 0 {
-			return
-		}
 		data, more = append(recs, cs...), m
 	})
 	return data, more

@@ -16,12 +16,18 @@ import (
 //	msgRecords  uvarint count, that many (uvarint length, token);
 //	            uvarint count, that many (uvarint length, cut record:
 //	            a revocation placed at the revoker's heads, see cut)
+//	msgRecordsResent  uvarint attempt (1, 2, ...), then as msgRecords:
+//	            the same records sent again. Gossip names a message by a
+//	            hash of its bytes and drops a second publication of the
+//	            same bytes, so a resend must differ; receivers treat it as
+//	            msgRecords.
 //
 // A catch-up batch is a records block (as msgRecords, without the kind
 // byte) followed by a crdt batch encoding.
 const (
-	msgChange  = 1
-	msgRecords = 2
+	msgChange        = 1
+	msgRecords       = 2
+	msgRecordsResent = 3
 )
 
 // Limits on what peers send.
@@ -134,7 +140,16 @@ func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
 		}
 		m.change = c
 		return m, nil
-	case msgRecords:
+	case msgRecords, msgRecordsResent:
+		if m.kind == msgRecordsResent {
+			if r.count(1<<20) == 0 && r.err == nil {
+				return nil, fmt.Errorf("%w: resend attempt 0", errWire)
+			}
+			if r.err != nil {
+				return nil, fmt.Errorf("%w: %w", errWire, r.err)
+			}
+			m.kind = msgRecords
+		}
 		var err error
 		m.proofs, m.revs, err = decodeRecords(&r)
 		if err != nil {
@@ -155,6 +170,13 @@ func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
 // holding something, a records block) of proofs and revocations.
 func encodeRecords(proofs []*access.Token, revs []*cut) []byte {
 	return appendRecords([]byte{msgRecords}, proofs, revs)
+}
+
+// encodeRecordsResent is encodeRecords for the attempt'th resend (1, 2,
+// ...) of the same records.
+func encodeRecordsResent(attempt int, proofs []*access.Token, revs []*cut) []byte {
+	b := binary.AppendUvarint([]byte{msgRecordsResent}, uint64(attempt))
+	return appendRecords(b, proofs, revs)
 }
 
 func appendRecords(b []byte, proofs []*access.Token, revs []*cut) []byte {

@@ -245,3 +245,63 @@ func TestRevokeCutsOffEveryPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationReachesPeerThatHasEveryChange: a peer offline while a
+// writer is revoked, that already holds every change, learns the
+// revocation by catch-up when it comes back, with no new change to carry
+// it (sync vectors count revocations).
+func TestRevocationReachesPeerThatHasEveryChange(t *testing.T) {
+	base := t.TempDir()
+	owner := startLive(t, "owner", filepath.Join(base, "owner"))
+	id, err := owner.p.Create("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := owner.p.Open(id)
+	if err := da.Edit(0, 0, "plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := startLive(t, "writer", filepath.Join(base, "writer"), owner.nw.Addrs()...)
+	bystander := startLive(t, "bystander", filepath.Join(base, "bystander"), owner.nw.Addrs()...)
+	for _, lp := range []*livePeer{writer, bystander} {
+		if _, err := lp.p.Join(link); err != nil {
+			t.Fatal(err)
+		}
+		d, err := lp.p.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitText(t, d, 10*time.Second, func(s string) bool { return s == "plan\n" })
+		d.Close()
+	}
+	bystander.stop()
+
+	if err := da.RevokeKey(writer.p.Key()); err != nil {
+		t.Fatal(err)
+	}
+	// The owner restarts too, so the revocation's gossip resends are gone
+	// and only a sync session can carry it.
+	da.Close()
+	owner.stop()
+	owner = startLive(t, "owner", owner.dir)
+	if _, err := owner.p.Open(id); err != nil {
+		t.Fatal(err)
+	}
+	back := startLive(t, "bystander", bystander.dir, owner.nw.Addrs()...)
+	dc, err := back.p.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	if revokedIn(dc, writer.p.Key()) {
+		t.Fatal("the bystander held the revocation before it came back")
+	}
+	waitFor(t, time.Now().Add(10*time.Second), "bystander holds the revocation", func() bool { return revokedIn(dc, writer.p.Key()) })
+	if s, _, _ := dc.Text(); s != "plan\n" {
+		t.Errorf("bystander text %q", s)
+	}
+}
