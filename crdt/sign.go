@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/quire-dev/quire/crdt/access"
 )
 
 // Signatures. A change's Sig is its author's Ed25519 signature over
@@ -86,8 +88,12 @@ func (c *Change) Verify() error {
 	return nil
 }
 
+// verifySig checks a change signature by the one rule every replica
+// applies to every signature (access.VerifySignature: canonical encodings,
+// no small-order keys, cofactored), so replicas agree on crafted
+// signatures too; it is also about twice as fast as crypto/ed25519 here.
 func verifySig(a Author, h Hash, sig []byte) bool {
-	return len(sig) == ed25519.SignatureSize && ed25519.Verify(a[:], sigMessage(h), sig)
+	return len(sig) == ed25519.SignatureSize && access.VerifySignature(access.Key(a), sigMessage(h), sig)
 }
 
 func checkSigner(priv ed25519.PrivateKey, a Author) error {
