@@ -262,3 +262,30 @@ func abs32(f float32) float32 {
 	}
 	return f
 }
+
+// TestRemoteEditKeepsCursor applies remote edits before and after the
+// cursor, on its row and on others: the cursor stays on its character.
+func TestRemoteEditKeepsCursor(t *testing.T) {
+	test.NewTempApp(t)
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	text := "first line\nsecond line is here\nthird\n"
+	e.setText(text, 0, 0)
+	e.src.setCursor(18) // "second |line"
+	edits := []struct {
+		name string
+		edit app.Edit
+		want int
+	}{
+		{"after, same row", app.Edit{Pos: 25, Text: "XY"}, 18},
+		{"before, same row", app.Edit{Pos: 12, Text: "abc"}, 21},
+		{"row before", app.Edit{Pos: 0, Text: "new row\n"}, 29},
+		{"delete before", app.Edit{Pos: 0, Del: 4}, 25},
+		{"row after", app.Edit{Pos: 40, Text: "\nmore"}, 25},
+	}
+	for _, tt := range edits {
+		e.catchUp(app.Update{Edits: []app.Edit{tt.edit}, Rev: e.rev + 1}, false)
+		if got := e.src.cursor(); got != tt.want {
+			t.Errorf("%s: cursor at %d, want %d (text %q)", tt.name, got, tt.want, e.src.Text)
+		}
+	}
+}

@@ -113,10 +113,26 @@ func (s *source) selection(text string) (anchor, head int) {
 	return head + n, head
 }
 
-// setCursor puts the cursor at code point offset p, selecting nothing.
+// replaceText shows text in place of the entry's text. It sets the Text
+// field and refreshes, which lays the text out once: SetText lays it out
+// twice (and calls OnChanged, which the editor ignores for its own
+// changes anyway). The cursor keeps its row and column until the caller
+// moves it.
+func (s *source) replaceText(text string) {
+	s.Text = text
+	s.Refresh()
+}
+
+// setCursor puts the cursor at code point offset p, selecting nothing. It
+// refreshes the entry only if the cursor moves on screen: a remote edit
+// after the cursor leaves it on its row and column.
 func (s *source) setCursor(p int) {
+	row, col := s.rowCol(p)
+	if row == s.CursorRow && col == s.CursorColumn && s.SelectedText() == "" {
+		return
+	}
 	s.clearSelection()
-	s.CursorRow, s.CursorColumn = s.rowCol(p)
+	s.CursorRow, s.CursorColumn = row, col
 	s.Refresh()
 }
 

@@ -92,7 +92,7 @@ func (e *Editor) showWindow(ws, we, anchor, head int) {
 	}
 	clamp := func(p int) int { return min(max(p, ws), we) - ws }
 	if e.src.Text != e.win {
-		e.src.SetText(e.win)
+		e.src.replaceText(e.win)
 		e.src.setSelection(e.win, clamp(anchor), clamp(head))
 	} else if a, h := e.src.selection(e.win); a != clamp(anchor) || h != clamp(head) {
 		e.src.setSelection(e.win, clamp(anchor), clamp(head))
