@@ -334,12 +334,23 @@ func (m *merger) walkNew(t *tracker, base, prep []int, chunks []chunk) error {
 			t = nil
 		}
 	}
-	if m.cache != nil {
-		old := *m.cache
-		*m.cache = trackerCache{}
-		if t != nil {
-			// The old cache's versions are dead: reuse their arrays.
-			*m.cache = trackerCache{t: t, base: base, prep: append(old.prep[:0], prep...), frontier: append(old.frontier[:0], m.frontier...), logLen: m.l.len()}
+	if c := m.cache; c != nil {
+		if t == nil {
+			*c = trackerCache{}
+		} else {
+			// The old cache's versions are dead: reuse their arrays. The
+			// fields are set one by one, so a merge that keeps the same
+			// tracker writes no pointer it need not (each costs a write
+			// barrier while the GC runs).
+			if c.t != t {
+				c.t = t
+			}
+			if len(c.base) != len(base) || len(base) > 0 && &c.base[0] != &base[0] {
+				c.base = base
+			}
+			c.prep = append(c.prep[:0], prep...)
+			c.frontier = append(c.frontier[:0], m.frontier...)
+			c.logLen = m.l.len()
 		}
 	}
 	return nil

@@ -393,8 +393,20 @@ func hashKey(h Hash) uint64 {
 // findChange returns the index of the change with hash h, or -1.
 func (l *oplog) findChange(h Hash) int {
 	l.ensureIndexed()
-	return l.hashIdx.find(l.hashes[:l.indexed], h)
+	// Live changes usually name the latest changes as parents: look at
+	// those first, in the cache, before the index.
+	hs := l.hashes[:l.indexed]
+	for k := len(hs) - 1; k >= 0 && k >= len(hs)-recentChanges; k-- {
+		if hs[k] == h {
+			return k
+		}
+	}
+	return l.hashIdx.find(hs, h)
 }
+
+// recentChanges is how many of the latest changes findChange compares
+// before it asks the index.
+const recentChanges = 4
 
 // hashOf returns the hash of change ci.
 func (l *oplog) hashOf(ci int) Hash {
