@@ -434,7 +434,23 @@ func (l *oplog) appendBodyText(b []byte, start, end int, parents []Hash, ops []O
 	agent, seq := l.agentAt(start)
 	ops = ops[:0]
 	tStart, tEnd := -1, -1
-	for ri, s := l.opIndex(start), start; s < end; ri++ {
+	ri0 := l.opIndex(start)
+	single := start < end && end <= l.ops[ri0].end()
+	if single {
+		ri := ri0
+		// Inside one run (a typed change): one op, canonical as it is.
+		r := &l.ops[ri]
+		i, j := start-r.lv, end-r.lv
+		if r.kind == Insert {
+			tStart, tEnd = l.runByteRange(ri, i, j)
+		}
+		op := r.piece(i, j)
+		if op.Len == 1 {
+			op.Rev = false
+		}
+		ops = append(ops, op)
+	}
+	for ri, s := ri0, start; s < end && !single; ri++ {
 		r := &l.ops[ri]
 		i, j := s-r.lv, min(end, r.end())-r.lv
 		if r.kind == Insert {

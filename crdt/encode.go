@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -331,20 +332,60 @@ func appendBlock(b, block []byte) []byte {
 // appendText appends the inserted text, DEFLATE-compressed when that pays.
 func appendText(b, text []byte) []byte {
 	if len(text) >= 512 {
-		var buf bytes.Buffer
-		w, _ := flate.NewWriter(&buf, 5)
+		// The compressed bytes go straight after the header, whose
+		// compressed-length varint is written once their size is known.
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(text)))
+		head := len(b)
+		out := sliceWriter{b: b}
+		w, _ := flateWriters.Get().(*flate.Writer)
+		if w == nil {
+			w, _ = flate.NewWriter(&out, textLevel)
+		} else {
+			w.Reset(&out)
+		}
 		w.Write(text)
 		w.Close()
-		if buf.Len() < len(text) {
-			b = append(b, 1)
-			b = binary.AppendUvarint(b, uint64(len(text)))
-			b = binary.AppendUvarint(b, uint64(buf.Len()))
-			return append(b, buf.Bytes()...)
+		w.Reset(nil)
+		flateWriters.Put(w)
+		if clen := len(out.b) - head; clen < len(text) {
+			var lenBuf [binary.MaxVarintLen64]byte
+			k := binary.PutUvarint(lenBuf[:], uint64(clen))
+			out.b = append(out.b, lenBuf[:k]...)
+			copy(out.b[head+k:], out.b[head:head+clen])
+			copy(out.b[head:], lenBuf[:k])
+			return out.b
 		}
+		b = out.b[:head-1-uvarintLen(uint64(len(text)))]
 	}
 	b = append(b, 0)
 	b = binary.AppendUvarint(b, uint64(len(text)))
 	return append(b, text...)
+}
+
+// textLevel is the DEFLATE level of the text block.
+const textLevel = 5
+
+// flateWriters holds DEFLATE compressors between encodings: one costs
+// about a megabyte to allocate and clear. sync.Pool bounds it (the GC
+// empties it).
+var flateWriters sync.Pool
+
+// sliceWriter appends what is written to b.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // maxInflate bounds how much text a compressed block may claim per input
