@@ -144,3 +144,21 @@ func BenchmarkKeystrokeWithPeople(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceMarks is placing three other people's carets, names and
+// a selection of a few lines on the paper's window, what every refresh
+// of the entry adds when they are in it.
+func BenchmarkPlaceMarks(b *testing.B) {
+	e, _ := paperEditor(b)
+	mid := e.n / 2
+	e.others = []app.Presence{
+		{Name: "Ana", Colour: "#4363d8", Anchor: mid - 300, Head: mid - 300},
+		{Name: "Rui", Colour: "#e6194b", Anchor: mid - 200, Head: mid + 150},
+		{Name: "Lea", Colour: "#3cb44b", Anchor: mid + 400, Head: mid + 400},
+	}
+	e.showCarets()
+	b.ResetTimer()
+	for range b.N {
+		e.src.placeMarks()
+	}
+}

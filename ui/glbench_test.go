@@ -41,6 +41,8 @@ var glApp fyne.App
 
 func TestMain(m *testing.M) {
 	glApp = fyneapp.NewWithID(AppID)
+	glApp.SetIcon(Icon)
+	applyTheme(glApp) // as Run does
 	code := 1
 	glApp.Lifecycle().SetOnStarted(func() {
 		go func() {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"net"
 	"os"
@@ -16,10 +17,10 @@ import (
 // xTest is a minimal X11 client, enough to type keys into a window the way
 // a keyboard does: through the X server (the XTEST extension's FakeInput),
 // so that they reach Fyne's window by the same path as real keystrokes
-// (the server, GLFW's event poll, Fyne's key handling). It speaks the core
-// protocol over the display's Unix socket, with the MIT-MAGIC-COOKIE-1
-// from $XAUTHORITY if there is one, and sends only the few requests the
-// GL benchmark needs.
+// (the server, GLFW's event poll, Fyne's key handling), and to read back
+// what a window shows. It speaks the core protocol over the display's
+// Unix socket, with the MIT-MAGIC-COOKIE-1 from $XAUTHORITY if there is
+// one, and sends only the few requests the GL benchmarks need.
 type xTest struct {
 	conn   net.Conn
 	xtest  byte // major opcode of XTEST
@@ -208,6 +209,45 @@ func (x *xTest) key(keysym uint32) error {
 		}
 	}
 	return x.sync()
+}
+
+// raise puts window above its siblings (there is no window manager on
+// Xvfb to do it, and the contents of a covered window cannot be read).
+func (x *xTest) raise(window uint32) error {
+	req := make([]byte, 16)
+	req[0] = 12 // ConfigureWindow
+	le.PutUint16(req[2:], 4)
+	le.PutUint32(req[4:], window)
+	le.PutUint16(req[8:], 0x40) // stack-mode; its value 0 is Above
+	if _, err := x.conn.Write(req); err != nil {
+		return err
+	}
+	return x.sync()
+}
+
+// capture returns what the server shows of window (a 24- or 32-bit deep
+// TrueColor window, as GLFW's are on Xvfb), w by h pixels from its corner.
+func (x *xTest) capture(window uint32, w, h int) (*image.RGBA, error) {
+	req := make([]byte, 20)
+	req[0], req[1] = 73, 2 // GetImage, ZPixmap
+	le.PutUint16(req[2:], 5)
+	le.PutUint32(req[4:], window)
+	le.PutUint16(req[12:], uint16(w))
+	le.PutUint16(req[14:], uint16(h))
+	le.PutUint32(req[16:], 0xffffffff) // every plane
+	r, err := x.request(req)
+	if err != nil {
+		return nil, err
+	}
+	data := r[32:]
+	if len(data) < w*h*4 {
+		return nil, fmt.Errorf("GetImage returned %d bytes for %dx%d pixels (depth %d): not 32 bits a pixel", len(data), w, h, r[1])
+	}
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < w*h; i++ { // BGRX, least significant byte first
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = data[4*i+2], data[4*i+1], data[4*i], 0xff
+	}
+	return img, nil
 }
 
 func (x *xTest) Close() error { return x.conn.Close() }
