@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
-	fyneapp "fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver"
@@ -40,9 +39,7 @@ import (
 var glApp fyne.App
 
 func TestMain(m *testing.M) {
-	glApp = fyneapp.NewWithID(AppID)
-	glApp.SetIcon(Icon)
-	applyTheme(glApp) // as Run does
+	glApp = newApp() // as Run makes it
 	code := 1
 	glApp.Lifecycle().SetOnStarted(func() {
 		go func() {
