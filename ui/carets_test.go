@@ -289,3 +289,24 @@ func TestRemoteEditKeepsCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteCaretAtEnds places carets at the start and the end of the
+// text, and one on an empty line.
+func TestRemoteCaretAtEnds(t *testing.T) {
+	test.NewTempApp(t)
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	text := "# Notes\n\nfirst\n\n"
+	e.setText(text, 0, 0)
+	n := len([]rune(text))
+	for _, p := range []int{0, 8, n} {
+		e.others = []app.Presence{{Name: "Rui", Colour: "#e6194b", Anchor: p, Head: p}}
+		e.showCarets()
+		marks := drawnMarks(t, e.src)
+		if len(marks) != 1 {
+			t.Fatalf("offset %d: %d carets drawn, want 1", p, len(marks))
+		}
+		if own := ownCursorAt(e.src, p); !near(marks[0].caret, own) {
+			t.Errorf("offset %d: caret at %v, own cursor at %v", p, marks[0].caret, own)
+		}
+	}
+}
