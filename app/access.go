@@ -322,6 +322,39 @@ func (m *membership) records() (proofs []*access.Token, revs []*cut) {
 	return proofs, revs
 }
 
+// maySync reports whether this device may open a sync session with the
+// device k, which shows k the document id and this device's proof (the
+// keys of its chain). Only with a device it knows: the root, a member, a
+// key in a member's chain. Or, while it knows no member beyond its own
+// proof's chain, with anyone: a device that has just joined may find the
+// inviter away and another member at hand, and what it shows is its own
+// new proof. The root never offers a document to a stranger, so a
+// document nobody was invited to is never named to anyone.
+func (m *membership) maySync(k access.Key) bool {
+	if k == m.self {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	chain := map[access.Key]bool{m.root: true}
+	for t := m.own; t != nil; t = t.Parent {
+		chain[t.Issuer], chain[t.Audience] = true, true
+	}
+	if chain[k] {
+		return true
+	}
+	met := false
+	for a, t := range m.members {
+		for ; t != nil; t = t.Parent {
+			if t.Audience == k || t.Issuer == k {
+				return true
+			}
+		}
+		met = met || !chain[a]
+	}
+	return !met && m.self != m.root
+}
+
 // revocationIDs returns the ids of the revocations the document holds.
 func (m *membership) revocationIDs() [][32]byte {
 	m.mu.Lock()

@@ -559,6 +559,9 @@ func (d *docNet) CheckProof(remote access.Key, proof []byte) error {
 	return err
 }
 
+// MaySync implements p2p.DocHandler (see membership.maySync).
+func (d *docNet) MaySync(remote access.Key) bool { return d.a.access.maySync(remote) }
+
 // Validate implements p2p.DocHandler.
 func (d *docNet) Validate(from peer.ID, kind p2p.Kind, payload []byte) p2p.Verdict {
 	switch kind {

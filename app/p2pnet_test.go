@@ -15,6 +15,7 @@ import (
 
 	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p"
+	"github.com/quire-dev/quire/p2p/p2ptest"
 	"github.com/quire-dev/quire/p2p/syncproto"
 )
 
@@ -160,9 +161,11 @@ func TestRevokedPeerIsCutOff(t *testing.T) {
 	}
 }
 
-// TestOutsiderLearnsNothing: a device that knows the document id but
-// holds no capability from its owner (it roots one of its own) is refused
-// and receives nothing.
+// TestOutsiderLearnsNothing: an outsider that forged a document with the
+// same id (it is that copy's root) and connects to a member gets nothing:
+// the member never opens a session with it (which would name the document
+// and show its proof), the outsider's own app refuses to open one, and a
+// hostile outsider's session is refused before anything is sent.
 func TestOutsiderLearnsNothing(t *testing.T) {
 	a, na := netPeer(t)
 	id, _ := a.Create("")
@@ -192,12 +195,76 @@ func TestOutsiderLearnsNothing(t *testing.T) {
 	if err := nw.Connect(sctx, na.Addrs()[0]); err != nil {
 		t.Fatal(err)
 	}
-	res := nw.Node().SyncWith(sctx, id, na.Node().ID())
-	if !errors.Is(res.Err, syncproto.ErrRefused) {
-		t.Errorf("outsider's sync: %v, want ErrRefused", res.Err)
+	// Neither side opens a session with a device it does not know.
+	if res := na.Node().SyncWith(sctx, id, nw.Node().ID()); !errors.Is(res.Err, p2p.ErrUnknownPeer) {
+		t.Errorf("member's session with the outsider: %v, want ErrUnknownPeer", res.Err)
+	}
+	if res := nw.Node().SyncWith(sctx, id, na.Node().ID()); !errors.Is(res.Err, p2p.ErrUnknownPeer) {
+		t.Errorf("outsider's app opened a session with a stranger: %v, want ErrUnknownPeer", res.Err)
+	}
+	// A hostile outsider opens one anyway, with its forged proof: refused.
+	key := p2ptest.Key("outsider")
+	forged := p2ptest.NewReplica(id, access.PublicKeyOf(key), key, p2ptest.Grant(id, key, key, access.Write), time.Now)
+	h, err := p2ptest.StartPeer(p2p.Config{PrivateKey: key}, id, forged, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Node.Host().Connect(sctx, peer.AddrInfo{ID: na.Node().ID(), Addrs: na.Node().Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.Node.SyncWith(sctx, id, na.Node().ID()); !errors.Is(res.Err, syncproto.ErrRefused) {
+		t.Errorf("hostile outsider's sync: %v, want ErrRefused", res.Err)
 	}
 	if s := text(t, dc); s != "" {
 		t.Errorf("outsider holds %q", s)
+	}
+	if s := forged.Text(); s != "" {
+		t.Errorf("hostile outsider holds %q", s)
+	}
+}
+
+// TestJoinerFindsAnyMember: a device that has just joined knows only its
+// proof's chain, so it may sync with any member it meets (the inviter may
+// be away); once it knows a member, it syncs only with those it knows.
+func TestJoinerFindsAnyMember(t *testing.T) {
+	owner, _ := netPeer(t)
+	id, _ := owner.Create("")
+	do, _ := owner.Open(id)
+	if err := do.Edit(0, 0, "plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, err := do.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := p2ptest.Key("stranger")
+	ownerKey := owner.Key()
+	joiner, _ := netPeer(t)
+	if _, err := joiner.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	dj, err := joiner.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dj.Close()
+	m := dj.a.access
+	if !m.maySync(ownerKey) || !m.maySync(access.PublicKeyOf(stranger)) {
+		t.Errorf("a fresh joiner may sync with the root %v, with an unknown device %v; want both", m.maySync(ownerKey), m.maySync(access.PublicKeyOf(stranger)))
+	}
+	if do.a.access.maySync(access.PublicKeyOf(stranger)) {
+		t.Error("the root may sync with an unknown device")
+	}
+	// The joiner meets a member outside its chain: from then on it keeps
+	// to the devices it knows.
+	other := p2ptest.Key("other member")
+	m.learn(p2ptest.Grant(id, owner.PrivateKey(), other, access.Read))
+	if m.maySync(access.PublicKeyOf(stranger)) {
+		t.Error("a joiner that knows a member may still sync with an unknown device")
+	}
+	if !m.maySync(access.PublicKeyOf(other)) || !m.maySync(ownerKey) {
+		t.Error("a joiner may not sync with members it knows")
 	}
 }
 

@@ -71,7 +71,11 @@
 // gossip is best-effort. At most one session per document and peer runs
 // at a time from these triggers, at most 64 in all; a session idle for
 // SyncIdleTimeout (a slow reader) is aborted and the next round resumes
-// from the acknowledged vectors.
+// from the acknowledged vectors. A sync asked for while a session with
+// that peer runs runs once more after it. Whatever asks for it, a session
+// is opened only with a peer the document's handler knows
+// (DocHandler.MaySync): the first message names the document and carries
+// our proof, and anyone connected can subscribe to a topic hash it saw.
 //
 // # Bounded queues
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p/syncproto"
 )
 
@@ -127,6 +128,13 @@ type DocHandler interface {
 	// Deliver hands over an accepted message from another peer, with from
 	// as in Validate.
 	Deliver(from peer.ID, kind Kind, payload []byte)
+	// MaySync reports whether this node may open a sync session on the
+	// document with the device remote. A session's first message names the
+	// document and carries our proof (the document id and members' keys),
+	// so the node opens sessions only with peers the handler knows, however
+	// the session was asked for (a peer joining the topic, the periodic
+	// sync, Sync, SyncWith); sessions others open are not affected.
+	MaySync(remote access.Key) bool
 }
 
 // DocTopic is a joined document: its change and presence topics and its

@@ -130,3 +130,4 @@ func (silent) Proof() []byte                               { return nil }
 func (silent) CheckProof(access.Key, []byte) error         { return errors.New("silent: no one") }
 func (silent) Validate(peer.ID, Kind, []byte) Verdict      { return Reject }
 func (silent) Deliver(peer.ID, Kind, []byte)               {}
+func (silent) MaySync(access.Key) bool                     { return false }

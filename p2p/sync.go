@@ -147,13 +147,17 @@ func (n *Node) startSync(d *DocTopic, p peer.ID) {
 			}
 		}()
 		res := n.syncWith(ctx, d, p, true)
-		if res.Err != nil && !errors.Is(res.Err, errBusy) {
+		if res.Err != nil && !errors.Is(res.Err, errBusy) && !errors.Is(res.Err, ErrUnknownPeer) {
 			n.log.Debug("sync session failed", "doc", d.id, "peer", p, "err", res.Err)
 		}
 	}()
 }
 
 var errBusy = errors.New("p2p: a session with this peer on this document is running")
+
+// ErrUnknownPeer reports a sync session the document's handler would not
+// open with that peer (DocHandler.MaySync).
+var ErrUnknownPeer = errors.New("not a peer this document syncs with")
 
 // SyncWith runs one sync session on document doc with peer p (connecting
 // if needed) and returns when it ends. The app rarely needs it (sessions
@@ -189,6 +193,9 @@ func (n *Node) syncWith(ctx context.Context, d *DocTopic, p peer.ID, exclusive b
 	remote, err := keyOf(p)
 	if err != nil {
 		return SyncResult{Err: err}
+	}
+	if !d.h.MaySync(remote) {
+		return SyncResult{Err: fmt.Errorf("p2p: sync %s with %s: %w", d.id, p, ErrUnknownPeer)}
 	}
 	k := sessionKey{d.id, p}
 	s := &session{}

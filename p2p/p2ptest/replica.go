@@ -34,6 +34,7 @@ type Replica struct {
 	wake      chan<- struct{}         // optional, see Wake
 	checked   map[string]*crdt.Change // changes Validate verified, for Deliver; at most maxChecked
 	revoked   map[access.Key]bool     // keys CheckProof refuses
+	strangers map[access.Key]bool     // keys MaySync refuses
 
 }
 
@@ -183,6 +184,24 @@ func (r *Replica) ApplyBatch(from access.Key, data []byte) error {
 
 // Proof implements syncproto.Replica.
 func (r *Replica) Proof() []byte { return r.proof }
+
+// MaySync implements p2p.DocHandler: every key but those passed to
+// Stranger.
+func (r *Replica) MaySync(remote access.Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.strangers[remote]
+}
+
+// Stranger makes MaySync refuse k.
+func (r *Replica) Stranger(k access.Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.strangers == nil {
+		r.strangers = map[access.Key]bool{}
+	}
+	r.strangers[k] = true
+}
 
 // CheckProof implements syncproto.Replica with access.Verify.
 func (r *Replica) CheckProof(remote access.Key, proof []byte) error {
