@@ -65,7 +65,7 @@ func (d *Doc) apply(cs []*Change, hashed bool) ([]Edit, error) {
 	ready := one[:0]
 	var inBatch map[Hash]bool // nil for one change: reads of a nil map are fine
 	for _, c := range cs {
-		if d.Has(c.Hash) || inBatch[c.Hash] || d.pending.byHash[c.Hash] != nil {
+		if d.Has(c.Hash) || inBatch[c.Hash] || len(d.pending.byHash) > 0 && d.pending.byHash[c.Hash] != nil {
 			continue
 		}
 		ok := true

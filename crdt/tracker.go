@@ -150,13 +150,29 @@ func (t *tracker) rebuild() {
 	}
 }
 
+// resize returns s cleared and of length n, reusing its array if it can;
+// a new array at least doubles, so growing one step at a time (a tracker's
+// Fenwick trees as leaves split) costs amortised O(1) per step.
 func resize(s []int, n int) []int {
 	if cap(s) >= n {
 		s = s[:n]
 		clear(s)
 		return s
 	}
-	return make([]int, n)
+	return make([]int, n, max(n, 2*cap(s)))
+}
+
+// appendNode extends the Fenwick trees by the node of lf, the new last
+// leaf: node n covers leaves (n-lowbit(n), n], that is lf and the leaves
+// before it down to n-lowbit(n)+1, whose sums the trees already give.
+func (t *tracker) appendNode(lf *leaf) {
+	n := len(t.leaves)
+	lo := n - n&-n
+	p1, e1, c1 := t.before(n - 1)
+	p0, e0, c0 := t.before(lo)
+	t.fwPrep = append(t.fwPrep, p1-p0+lf.prep)
+	t.fwEff = append(t.fwEff, e1-e0+lf.eff)
+	t.fwTotal = append(t.fwTotal, c1-c0+lf.total)
 }
 
 // add records that leaf li's counts changed by the deltas.
@@ -429,11 +445,20 @@ func (t *tracker) maybeSplit(li int) {
 	lf.spans = lf.spans[:half]
 	lf.recount()
 	nl.recount()
-	t.leaves = slices.Insert(t.leaves, li+1, nl)
-	for i := li + 1; i < len(t.leaves); i++ {
-		t.leaves[i].idx = i
+	if li+1 == len(t.leaves) {
+		// The last leaf split (typing at the end): the Fenwick trees
+		// gain a node instead of being rebuilt.
+		t.add(li, -nl.prep, -nl.eff, -nl.total)
+		t.leaves = append(t.leaves, nl)
+		nl.idx = li + 1
+		t.appendNode(nl)
+	} else {
+		t.leaves = slices.Insert(t.leaves, li+1, nl)
+		for i := li + 1; i < len(t.leaves); i++ {
+			t.leaves[i].idx = i
+		}
+		t.rebuild()
 	}
-	t.rebuild()
 	for i := range nl.spans {
 		s := &nl.spans[i]
 		if s.lv >= underwater {
