@@ -170,7 +170,7 @@ func (d *Doc) buildChange(start, end int) *Change {
 	sortHashes(c.Parents)
 	var text []byte
 	d.buf, c.Ops, text = l.appendBodyText(hashPrefix(d.buf[:0], d.id), start, end, c.Parents, nil)
-	c.Hash = hashPrefixed(d.buf)
+	c.Hash = l.hasher.hash(agent, d.buf)
 	splitText(c.Ops, string(text))
 	return c
 }

@@ -689,6 +689,7 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 	var st colState
 	lv := 0
 	var body []byte
+	var hs hasher // by the encoding's author index
 	for i := 0; i < e.nc; i++ {
 		agent, cnt, refs, def, err := e.next(i, &st)
 		if err != nil {
@@ -734,7 +735,7 @@ func decodeChanges(data []byte) (DocID, []*Change, error) {
 		}
 		lv = end
 		body = appendChangeBody(hashPrefix(body[:0], id), c)
-		c.Hash = hashPrefixed(body)
+		c.Hash = hs.hash(agent, body)
 		cs = append(cs, c)
 	}
 	if err := e.finish(&st, lv); err != nil {
