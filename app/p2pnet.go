@@ -34,7 +34,9 @@ type NetConfig struct {
 	Connect []string
 	// Node overrides other p2p.Node settings (tests: clock, seed, sync
 	// interval). Its ListenAddrs, PrivateKey, MDNS, PeerBook and Logger are
-	// set from the fields above and the peer.
+	// set from the fields above and the peer. With Node.ManualSync the app
+	// does not offer open documents to connected peers either: only
+	// explicit SyncWith calls run sessions (benchmarks, tools).
 	Node p2p.Config
 }
 
@@ -128,7 +130,9 @@ func (n *P2P) watch(ctx context.Context) {
 		}
 		for _, d := range docs {
 			d.refreshStatus()
-			n.offer(ctx, d, offered, now)
+			if !n.cfg.Node.ManualSync { // then only explicit SyncWith calls run sessions
+				n.offer(ctx, d, offered, now)
+			}
 		}
 		select {
 		case <-ctx.Done():
