@@ -117,6 +117,30 @@ func listed(d *app.Doc, id peer.ID) bool {
 	return false
 }
 
+// sharedPlan starts the owner of a new document holding "plan\n" under
+// base and returns it, the document's id, the document open, and a write
+// invite to it.
+func sharedPlan(t *testing.T, base string) (*livePeer, app.DocID, *app.Doc, string) {
+	t.Helper()
+	owner := startLive(t, "owner", filepath.Join(base, "owner"))
+	id, err := owner.p.Create("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := owner.p.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := da.Edit(0, 0, "plan\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owner, id, da, link
+}
+
 // TestRevokeCutsOffEveryPeer: owner, revoked writer and bystander on
 // loopback libp2p, all connected. Once the owner revokes the writer, the
 // owner (within 1 s) and the bystander hold the revocation and refuse the
@@ -125,20 +149,8 @@ func listed(d *app.Doc, id peer.ID) bool {
 // neither.
 func TestRevokeCutsOffEveryPeer(t *testing.T) {
 	base := t.TempDir()
-	owner := startLive(t, "owner", filepath.Join(base, "owner"))
-	id, err := owner.p.Create("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	da, _ := owner.p.Open(id)
+	owner, id, da, link := sharedPlan(t, base)
 	defer da.Close()
-	if err := da.Edit(0, 0, "plan\n"); err != nil {
-		t.Fatal(err)
-	}
-	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	writer := startLive(t, "writer", filepath.Join(base, "writer"), owner.nw.Addrs()...)
 	bystander := startLive(t, "bystander", filepath.Join(base, "bystander"), append(owner.nw.Addrs(), writer.nw.Addrs()...)...)
@@ -252,19 +264,7 @@ func TestRevokeCutsOffEveryPeer(t *testing.T) {
 // it (sync vectors count revocations).
 func TestRevocationReachesPeerThatHasEveryChange(t *testing.T) {
 	base := t.TempDir()
-	owner := startLive(t, "owner", filepath.Join(base, "owner"))
-	id, err := owner.p.Create("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	da, _ := owner.p.Open(id)
-	if err := da.Edit(0, 0, "plan\n"); err != nil {
-		t.Fatal(err)
-	}
-	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner, id, da, link := sharedPlan(t, base)
 	writer := startLive(t, "writer", filepath.Join(base, "writer"), owner.nw.Addrs()...)
 	bystander := startLive(t, "bystander", filepath.Join(base, "bystander"), owner.nw.Addrs()...)
 	for _, lp := range []*livePeer{writer, bystander} {
