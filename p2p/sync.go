@@ -111,21 +111,23 @@ func (n *Node) unregister(k sessionKey, s *session) {
 // endSessions resets the sessions on doc with p, or with everyone if p is "".
 func (n *Node) endSessions(doc crdt.DocID, p peer.ID) {
 	n.mu.Lock()
-	var ss []*session
+	var streams []network.Stream // read under the lock: syncWith sets a session's stream under it
 	for k, m := range n.sessions {
 		if k.doc == doc && (p == "" || k.peer == p) {
 			for s := range m {
-				ss = append(ss, s)
+				if s.stream != nil {
+					streams = append(streams, s.stream)
+				}
 			}
 			delete(n.sessions, k)
 			delete(n.syncAgain, k)
 		}
 	}
 	n.mu.Unlock()
-	for _, s := range ss {
-		if s.stream != nil {
-			_ = s.stream.Reset()
-		}
+	// A session whose stream was not open yet finds itself gone when it
+	// opens it, and resets it (syncWith).
+	for _, st := range streams {
+		_ = st.Reset()
 	}
 }
 
