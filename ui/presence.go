@@ -118,7 +118,9 @@ func personRow(name, colour, where string) fyne.CanvasObject {
 	}
 	detail := widget.NewLabelWithStyle(where, fyne.TextAlignLeading, fyne.TextStyle{Italic: true})
 	detail.Wrapping = fyne.TextWrapWord
-	return container.NewBorder(nil, nil, container.NewCenter(dotBox), nil, container.NewVBox(label, detail))
+	// The dot stays beside the name, not centred on name and detail.
+	dotCol := container.NewVBox(container.NewGridWrap(fyne.NewSize(12, label.MinSize().Height), container.NewCenter(dotBox)))
+	return container.NewBorder(nil, nil, dotCol, nil, container.NewVBox(label, detail))
 }
 
 // parseColour reads "#rrggbb"; anything else is grey. The colour is a
