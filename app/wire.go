@@ -142,11 +142,12 @@ func decodeLive(id crdt.DocID, b []byte) (*liveMsg, error) {
 		return m, nil
 	case msgRecords, msgRecordsResent:
 		if m.kind == msgRecordsResent {
-			if r.count(1<<20) == 0 && r.err == nil {
-				return nil, fmt.Errorf("%w: resend attempt 0", errWire)
-			}
+			attempt := r.count(1 << 20)
 			if r.err != nil {
 				return nil, fmt.Errorf("%w: %w", errWire, r.err)
+			}
+			if attempt == 0 {
+				return nil, fmt.Errorf("%w: resend attempt 0", errWire)
 			}
 			m.kind = msgRecords
 		}

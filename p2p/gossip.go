@@ -373,14 +373,11 @@ func (d *DocTopic) read(ctx context.Context, sub *pubsub.Subscription, kind Kind
 		}
 		from, payload := m.ReceivedFrom, m.Data
 		if kind == KindPresence {
-			pub, _, _, p, err := parsePresence(m.Data) // verified by the validator
-			if err != nil {
+			p, ok := m.ValidatorData.(openedPresence) // what the validator opened and checked
+			if !ok {
 				continue
 			}
-			if from, err = originOf(pub); err != nil {
-				continue
-			}
-			payload = p
+			from, payload = p.origin, p.payload
 		}
 		d.h.Deliver(from, kind, payload)
 	}
@@ -442,6 +439,7 @@ func (d *DocTopic) validator(kind Kind) pubsub.ValidatorEx {
 				return toResult(v)
 			}
 			from, payload = p.origin, p.payload
+			m.ValidatorData = p // for read, which delivers it
 		}
 		return toResult(d.h.Validate(from, kind, payload))
 	}

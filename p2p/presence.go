@@ -10,6 +10,8 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quire-dev/quire/crdt/access"
 )
 
 // Gossip messages carry no pubsub author, sequence number or signature
@@ -92,31 +94,22 @@ type openedPresence struct {
 	payload []byte
 }
 
-// parsePresence splits an envelope without checking its signature.
-func parsePresence(b []byte) (pub ed25519.PublicKey, seq uint64, sig, payload []byte, err error) {
-	if len(b) < presenceHeader {
-		return nil, 0, nil, nil, fmt.Errorf("%w: %d bytes, header is %d", errPresenceEnvelope, len(b), presenceHeader)
-	}
-	if b[0] != presenceEnvelopeVersion {
-		return nil, 0, nil, nil, fmt.Errorf("%w: version %d", errPresenceEnvelope, b[0])
-	}
-	pub = b[1 : 1+ed25519.PublicKeySize]
-	seq = binary.BigEndian.Uint64(b[1+ed25519.PublicKeySize:])
-	sig = b[1+ed25519.PublicKeySize+8 : presenceHeader]
-	return pub, seq, sig, b[presenceHeader:], nil
-}
-
 // openPresence checks an envelope received on topic and returns its
 // verified origin.
 func openPresence(topic string, b []byte) (openedPresence, error) {
-	pub, seq, sig, payload, err := parsePresence(b)
-	if err != nil {
-		return openedPresence{}, err
+	if len(b) < presenceHeader {
+		return openedPresence{}, fmt.Errorf("%w: %d bytes, header is %d", errPresenceEnvelope, len(b), presenceHeader)
 	}
+	if b[0] != presenceEnvelopeVersion {
+		return openedPresence{}, fmt.Errorf("%w: version %d", errPresenceEnvelope, b[0])
+	}
+	pub := ed25519.PublicKey(b[1 : 1+ed25519.PublicKeySize])
+	seq := binary.BigEndian.Uint64(b[1+ed25519.PublicKeySize:])
+	sig, payload := b[1+ed25519.PublicKeySize+8:presenceHeader], b[presenceHeader:]
 	if len(payload) == 0 {
 		return openedPresence{}, fmt.Errorf("%w: empty payload", errPresenceEnvelope)
 	}
-	if !ed25519.Verify(pub, presenceSigned(topic, seq, payload), sig) {
+	if !access.VerifySignature(access.Key(pub), presenceSigned(topic, seq, payload), sig) { // the one rule for every signature
 		return openedPresence{}, fmt.Errorf("%w: signature does not verify", errPresenceEnvelope)
 	}
 	origin, err := originOf(pub)
