@@ -29,6 +29,12 @@ type Options struct {
 	SetDataDir func(dir string) error
 	// Log receives errors; nil discards them.
 	Log *slog.Logger
+	// Stuck, if not nil, is called (on another goroutine) when Fyne has
+	// not returned from its event loop quitGrace after the window was
+	// asked to close: Fyne 2.7.1 can deadlock there, running a lifecycle
+	// event on a main loop that has already stopped. The caller then
+	// saves and exits the process itself; Run never returns.
+	Stuck func()
 	// PreviewDelay is how long typing must pause before the preview
 	// re-renders (default 250 ms); the preview parses the whole text.
 	PreviewDelay time.Duration

@@ -2,6 +2,8 @@ package ui
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -27,10 +29,35 @@ func Run(ctx context.Context, peer *app.Peer, opts Options) {
 	w.Resize(fyne.NewSize(1200, 760))
 	w.CenterOnScreen()
 	ed.Focus()
-	stop := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) })
+	returned := make(chan struct{})
+	defer close(returned)
+	var watch sync.Once
+	watchdog := func() {
+		watch.Do(func() {
+			if opts.Stuck == nil {
+				return
+			}
+			go func() {
+				select {
+				case <-returned:
+				case <-time.After(quitGrace):
+					if opts.Log != nil {
+						opts.Log.Error("the window's event loop did not return after closing; exiting", "waited", quitGrace)
+					}
+					opts.Stuck()
+				}
+			}()
+		})
+	}
+	w.SetOnClosed(watchdog)
+	stop := context.AfterFunc(ctx, func() { watchdog(); fyne.Do(a.Quit) })
 	defer stop()
 	w.ShowAndRun()
 }
+
+// quitGrace is how long Run waits for Fyne's event loop to return once the
+// window is closing before it calls Options.Stuck.
+const quitGrace = 10 * time.Second
 
 // newApp creates Quire's Fyne app on the desktop driver, with its icon and
 // theme. It declares Fyne's "fyneDo" migration: Quire changes widgets only

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/quire-dev/quire/app"
@@ -184,16 +185,29 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if !opts.offline {
 		uiOpts.Network = nw
 	}
-	ui.Run(ctx, peer, uiOpts) // returns when the window closes or ctx ends
-
-	stopPeer()
-	if err := <-ran; err != nil {
-		opts.log.Warn("network stopped with an error", "err", err)
+	// finish stops the peer and saves, once, whichever of the normal
+	// return and the stuck-window watchdog gets there first.
+	var (
+		finished sync.Once
+		exitCode int
+	)
+	finish := func() int {
+		finished.Do(func() {
+			stopPeer()
+			if err := <-ran; err != nil {
+				opts.log.Warn("network stopped with an error", "err", err)
+			}
+			if err := peer.Close(); err != nil {
+				fmt.Fprintln(stderr, "quire: saving on exit:", err)
+				exitCode = cli.ExitError
+				return
+			}
+			opts.log.Info("quire stopped")
+			exitCode = cli.ExitOK
+		})
+		return exitCode
 	}
-	if err := peer.Close(); err != nil {
-		fmt.Fprintln(stderr, "quire: saving on exit:", err)
-		return cli.ExitError
-	}
-	opts.log.Info("quire stopped")
-	return cli.ExitOK
+	uiOpts.Stuck = func() { os.Exit(finish()) } // Fyne hung on quit: save and exit anyway
+	ui.Run(ctx, peer, uiOpts)                   // returns when the window closes or ctx ends
+	return finish()
 }
