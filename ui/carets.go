@@ -3,12 +3,10 @@ package ui
 import (
 	"image/color"
 	"reflect"
-	"slices"
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
-	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 )
 
@@ -60,50 +58,6 @@ const (
 	caretLabelSize = 10 // text size of the name above a caret
 	selectionAlpha = 0x50
 )
-
-// CreateRenderer implements fyne.Widget: the entry's renderer with the
-// layer of other people's marks above its text.
-func (s *source) CreateRenderer() fyne.WidgetRenderer {
-	r := s.Entry.CreateRenderer()
-	s.layer = caretLayer{box: container.NewWithoutLayout()}
-	for _, o := range r.Objects() {
-		if _, ok := scrollOffset(o); ok {
-			s.layer.scroll = o
-			onScrolled(o, s.placeMarks)
-			break
-		}
-	}
-	return &sourceRenderer{WidgetRenderer: r, s: s}
-}
-
-// sourceRenderer is the entry's renderer plus the caret layer.
-type sourceRenderer struct {
-	fyne.WidgetRenderer
-	s       *source
-	objects []fyne.CanvasObject
-}
-
-func (r *sourceRenderer) Layout(size fyne.Size) {
-	r.WidgetRenderer.Layout(size)
-	r.s.layer.box.Resize(size)
-	r.s.placeMarks()
-}
-
-func (r *sourceRenderer) Refresh() {
-	r.WidgetRenderer.Refresh()
-	r.s.placeMarks()
-}
-
-// Objects returns the entry's objects with the layer last, so it is drawn
-// above the text. The slice is kept while the entry's objects stay the
-// same: the painter asks for it on every frame.
-func (r *sourceRenderer) Objects() []fyne.CanvasObject {
-	inner := r.WidgetRenderer.Objects()
-	if len(r.objects) != len(inner)+1 || !slices.Equal(r.objects[:len(inner)], inner) {
-		r.objects = append(append(r.objects[:0], inner...), r.s.layer.box)
-	}
-	return r.objects
-}
 
 // setMarks shows marks (offsets in the entry's text) and places them now.
 func (s *source) setMarks(marks []remoteMark) {

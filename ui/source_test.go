@@ -1,0 +1,72 @@
+package ui
+
+import (
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
+)
+
+// TestSourceFlatFrame checks the source's cheap frame: nothing it draws is
+// a rounded or stroked rectangle (costly to paint without a GPU), its
+// background keeps the entry's colour, and its four edges are where the
+// entry's border was, in the border's colour, which follows the focus.
+func TestSourceFlatFrame(t *testing.T) {
+	e, w := newEditor(t, openLib(t, t.TempDir()), Options{})
+	r, ok := test.WidgetRenderer(e.src).(*sourceRenderer)
+	if !ok || r.box == nil {
+		t.Fatal("the source's renderer did not find the entry's background and border")
+	}
+	th := e.src.Theme()
+	v := fyne.CurrentApp().Settings().ThemeVariant()
+	check := func(what string, want fyne.ThemeColorName) {
+		t.Helper()
+		edges := 0
+		for _, o := range r.Objects() {
+			rect, ok := o.(*canvas.Rectangle)
+			if !ok || !rect.Visible() {
+				continue
+			}
+			if rect.CornerRadius != 0 || rect.StrokeWidth != 0 {
+				t.Errorf("%s: draws a rectangle with corner radius %v and stroke %v", what, rect.CornerRadius, rect.StrokeWidth)
+			}
+			for _, e := range r.edges {
+				if rect == e {
+					edges++
+					if rect.FillColor != th.Color(want, v) {
+						t.Errorf("%s: edge coloured %v, want %s %v", what, rect.FillColor, want, th.Color(want, v))
+					}
+				}
+			}
+		}
+		if edges != len(r.edges) {
+			t.Errorf("%s: %d edges drawn, want %d", what, edges, len(r.edges))
+		}
+		if r.box.FillColor != th.Color(theme.ColorNameInputBackground, v) {
+			t.Errorf("%s: background %v, want the input background", what, r.box.FillColor)
+		}
+	}
+	w.Canvas().Unfocus()
+	check("unfocused", theme.ColorNameInputBorder)
+	w.Canvas().Focus(e.src)
+	check("focused", theme.ColorNamePrimary)
+
+	size := e.src.Size()
+	bw := th.Size(theme.SizeNameInputBorder)
+	wantEdges := []struct {
+		pos  fyne.Position
+		size fyne.Size
+	}{
+		{fyne.NewPos(0, 0), fyne.NewSize(size.Width, bw)},
+		{fyne.NewPos(0, size.Height-bw), fyne.NewSize(size.Width, bw)},
+		{fyne.NewPos(0, 0), fyne.NewSize(bw, size.Height)},
+		{fyne.NewPos(size.Width-bw, 0), fyne.NewSize(bw, size.Height)},
+	}
+	for i, e := range r.edges {
+		if e.Position() != wantEdges[i].pos || e.Size() != wantEdges[i].size {
+			t.Errorf("edge %d at %v size %v, want %v size %v", i, e.Position(), e.Size(), wantEdges[i].pos, wantEdges[i].size)
+		}
+	}
+}
