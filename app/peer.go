@@ -118,6 +118,9 @@ func Open(cfg Config) (*Peer, error) {
 	if sc.Now == nil {
 		sc.Now = cfg.Now
 	}
+	if sc.SnapshotQuiet == 0 {
+		sc.SnapshotQuiet = SnapshotQuiet
+	}
 	db, err := store.Open(sc)
 	if err != nil {
 		return nil, err
@@ -127,6 +130,14 @@ func Open(cfg Config) (*Peer, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }
+
+// SnapshotQuiet is how long a document due for compaction must go without
+// a new change before the store compacts it (store.Config.SnapshotQuiet):
+// compacting is a burst of CPU, and a device in the middle of a typing
+// session with several people should spend it between bursts, not while
+// their keystrokes are waiting to be shown. A document that never goes
+// quiet is still compacted at four times its usual interval.
+const SnapshotQuiet = 2 * time.Second
 
 // Key returns the device's public key, which is also its author key in
 // every document and its libp2p identity.

@@ -192,8 +192,12 @@ func (c *committer) commitGroup(batch []*request) {
 		}
 	}
 	due := false
+	every := int64(c.db.cfg.SnapshotEvery)
 	for _, st := range touched {
-		due = due || st.meta.SinceSnapshot >= int64(c.db.cfg.SnapshotEvery)
+		due = due || st.meta.SinceSnapshot >= every
+		if st.meta.SinceSnapshot >= snapshotCap*every {
+			c.db.urgent.Store(true)
+		}
 	}
 	for i, r := range batch {
 		if fatal != nil {

@@ -6,15 +6,43 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/quire-dev/quire/crdt"
 )
 
+// snapshotCap is how many times Config.SnapshotEvery changes a document
+// may gather while Run waits for it to go quiet.
+const snapshotCap = 4
+
 // snapshotDue compacts every document with at least Config.SnapshotEvery
-// changes since its last snapshot.
-func (db *DB) snapshotDue(ctx context.Context) error {
-	return db.compactWhere(ctx, func(m docMeta) bool { return m.SinceSnapshot >= int64(db.cfg.SnapshotEvery) })
+// changes since its last snapshot that has had no new change for
+// Config.SnapshotQuiet, or that has reached the cap. It returns how long
+// until the soonest of the due documents it left would be quiet (0 if it
+// left none).
+func (db *DB) snapshotDue(ctx context.Context) (wait time.Duration, err error) {
+	every, q := int64(db.cfg.SnapshotEvery), db.cfg.SnapshotQuiet
+	now := db.cfg.Now()
+	waiting := 0
+	err = db.compactWhere(ctx, func(m docMeta) bool {
+		if m.SinceSnapshot < every {
+			return false
+		}
+		idle := now.Sub(m.Modified)
+		if q <= 0 || idle >= q || m.SinceSnapshot >= snapshotCap*every {
+			return true
+		}
+		if w := q - idle; wait == 0 || w < wait {
+			wait = w
+		}
+		waiting++
+		return false
+	})
+	if h := db.cfg.hooks.compactPass; h != nil {
+		h(waiting)
+	}
+	return wait, err
 }
 
 // snapshotDirty compacts every document with any change since its last

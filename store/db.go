@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -46,6 +47,16 @@ type Config struct {
 	// SnapshotEvery is the number of changes stored after a document's
 	// last snapshot that makes Run write a new one (default 1000).
 	SnapshotEvery int
+	// SnapshotQuiet, when positive, makes Run wait until a document that
+	// is due for a snapshot has gone that long without a stored change,
+	// so that compaction (a burst of CPU) runs between bursts of editing
+	// rather than inside one. A document with 4×SnapshotEvery changes
+	// since its snapshot is compacted at once, quiet or not. Zero means
+	// compact as soon as a document is due.
+	SnapshotQuiet time.Duration
+	// After is the timer Run waits on for SnapshotQuiet; nil means
+	// time.After. Tests inject one they fire themselves.
+	After func(time.Duration) <-chan time.Time
 	// KeepRecent is how many of a document's most recently stored changes
 	// compaction keeps as received instead of folding them into the
 	// snapshot (default 128).
@@ -67,9 +78,10 @@ type Config struct {
 // hooks let tests observe moments inside the store (the crash test prints
 // them so that the parent can kill the child there).
 type hooks struct {
-	snapshotWrite func(crdt.DocID) // before a snapshot's transaction commits
-	gc            func()           // before a periodic vacuum and value-log GC
-	commit        func(n int)      // before a group of n requests commits
+	snapshotWrite func(crdt.DocID)  // before a snapshot's transaction commits
+	gc            func()            // before a periodic vacuum and value-log GC
+	compactPass   func(waiting int) // after Run's compaction pass; waiting: due docs left for quiet
+	commit        func(n int)       // before a group of n requests commits
 }
 
 func (c *Config) setDefaults() error {
@@ -100,6 +112,12 @@ func (c *Config) setDefaults() error {
 	if c.MemTableSize <= 0 {
 		c.MemTableSize = 8 << 20
 	}
+	if c.SnapshotQuiet < 0 {
+		return errors.New("store: Config.SnapshotQuiet is negative")
+	}
+	if c.After == nil {
+		c.After = time.After
+	}
 	if c.hooks == nil {
 		c.hooks = &hooks{}
 	}
@@ -118,6 +136,10 @@ type DB struct {
 	stop    chan struct{} // closed by Close: the committer drains and exits
 	stopped chan struct{} // closed when the committer has exited
 	dirty   chan struct{} // cap 1: wakes the compactor
+	// urgent is set by the committer when a document reaches the
+	// snapshot cap (4×SnapshotEvery): Run compacts it without waiting for
+	// quiet.
+	urgent atomic.Bool
 
 	compactMu sync.Mutex // serialises compactions
 
@@ -312,9 +334,10 @@ func (db *DB) Close() error {
 
 // Run does the background work until ctx is cancelled: it writes
 // snapshots and compacts document histories when Append reports enough new
-// changes, and every Config.GCInterval it drops folded generations (see
-// schema.go; this blocks Append for the duration) and collects value-log
-// garbage. It returns after all its goroutines have exited.
+// changes (after Config.SnapshotQuiet without new changes, if set), and
+// every Config.GCInterval it drops folded generations (see schema.go; this
+// blocks Append for the duration) and collects value-log garbage. It
+// returns after all its goroutines have exited.
 func (db *DB) Run(ctx context.Context) error {
 	tick := db.cfg.GCTick
 	if tick == nil {
@@ -322,14 +345,30 @@ func (db *DB) Run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	var quiet <-chan time.Time // armed while a due document is still being edited
+	pass := func() {
+		wait, err := db.snapshotDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			db.log.Error("store compaction", "err", err)
+		}
+		if wait > 0 {
+			quiet = db.cfg.After(wait)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-db.dirty:
-			if err := db.snapshotDue(ctx); err != nil && ctx.Err() == nil {
-				db.log.Error("store compaction", "err", err)
+			// While the quiet timer is armed it will look again; only a
+			// document at the cap needs a pass now.
+			if quiet == nil || db.urgent.Swap(false) {
+				quiet = nil
+				pass()
 			}
+		case <-quiet:
+			quiet = nil
+			pass()
 		case <-tick:
 			if db.cfg.hooks.gc != nil {
 				db.cfg.hooks.gc()

@@ -29,10 +29,11 @@
 // Opening a document reads its latest snapshot (doc.Encode() labelled
 // with the heads and vector it covers, with a SHA-256 checksum) plus the
 // change records stored after it. Run writes a new snapshot in the
-// background once a document has Config.SnapshotEvery new changes, and
-// folds into it the changes it covers except the Config.KeepRecent most
-// recently stored, which stay as received; Close snapshots every document
-// with new changes. A snapshot is decoded and compared with the document
+// background once a document has Config.SnapshotEvery new changes (and,
+// with Config.SnapshotQuiet set, no new change for that long, or four
+// times as many new changes), and folds into it the changes it covers
+// except the Config.KeepRecent most recently stored, which stay as
+// received; Close snapshots every document with new changes. A snapshot is decoded and compared with the document
 // before it is written, since it becomes the only copy of what it folds.
 // The snapshot and the start of a new generation of change records (the
 // kept records copied into it) commit through the committer, and the

@@ -340,3 +340,130 @@ func TestStaleSnapshotRefused(t *testing.T) {
 		t.Errorf("LoadDoc: err %v, text equal %v, status %+v", err, got.Text() == d.Text(), st)
 	}
 }
+
+// TestRunCompactsWhenQuiet: with SnapshotQuiet set, a due document is
+// compacted only once it has gone that long without a new change, or at
+// once when it reaches the cap, whatever its quiet.
+func TestRunCompactsWhenQuiet(t *testing.T) {
+	const every, quiet = 50, 2 * time.Second
+	dir := t.TempDir()
+	id := docID(3)
+	d := crdt.New(id, author(1))
+	rng := rand.New(rand.NewPCG(3, 3))
+	cs := randomEdits(t, rng, d, 6*every)
+
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+
+	type timer struct {
+		d time.Duration
+		c chan time.Time
+	}
+	timers := make(chan timer, 1)
+	passes := make(chan int, 16)
+	snaps := make(chan crdt.DocID, 16)
+	cfg := Config{Dir: dir, SnapshotEvery: every, KeepRecent: 10, SnapshotQuiet: quiet, Now: now,
+		After: func(d time.Duration) <-chan time.Time {
+			c := make(chan time.Time, 1)
+			timers <- timer{d, c}
+			return c
+		},
+		hooks: &hooks{
+			snapshotWrite: func(id crdt.DocID) { snaps <- id },
+			compactPass:   func(waiting int) { passes <- waiting },
+		}}
+	db := openT(t, cfg)
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- db.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	since := func() int64 {
+		t.Helper()
+		l, err := db.list()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l {
+			if e.id == id {
+				return e.meta.SinceSnapshot
+			}
+		}
+		t.Fatal("document not listed")
+		return 0
+	}
+
+	// Due, but edited just now: the pass leaves it and arms a timer for
+	// the whole quiet period.
+	if err := db.Append(id, cs[:every+5]...); err != nil {
+		t.Fatal(err)
+	}
+	if w := <-passes; w != 1 {
+		t.Fatalf("first pass left %d documents waiting, want 1", w)
+	}
+	tm := <-timers
+	if tm.d != quiet {
+		t.Errorf("timer armed for %v, want %v", tm.d, quiet)
+	}
+
+	// Edited again a second later: the timer finds it quiet for only a
+	// second and waits for the rest.
+	advance(time.Second)
+	if err := db.Append(id, cs[every+5:every+10]...); err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Second)
+	tm.c <- now()
+	if w := <-passes; w != 1 {
+		t.Fatalf("second pass left %d documents waiting, want 1", w)
+	}
+	if tm = <-timers; tm.d != time.Second {
+		t.Errorf("timer re-armed for %v, want 1s", tm.d)
+	}
+	if n := since(); n != every+10 {
+		t.Errorf("%d changes since the snapshot before quiet, want %d", n, every+10)
+	}
+
+	// Quiet for two seconds: compacted.
+	advance(time.Second)
+	tm.c <- now()
+	if got := <-snaps; got != id {
+		t.Errorf("snapshot of %s, want %s", got, id)
+	}
+	if w := <-passes; w != 0 {
+		t.Errorf("quiet pass left %d documents waiting, want 0", w)
+	}
+
+	// Typing that never stops: the timer keeps being re-armed, and the
+	// document is compacted when it reaches the cap, without the timer.
+	if err := db.Append(id, cs[every+10:2*every+10]...); err != nil {
+		t.Fatal(err)
+	}
+	<-passes
+	tm = <-timers
+	if err := db.Append(id, cs[2*every+10:]...); err != nil { // 4×every+40 since the snapshot: over the cap
+		t.Fatal(err)
+	}
+	if got := <-snaps; got != id {
+		t.Errorf("snapshot of %s at the cap, want %s", got, id)
+	}
+	if w := <-passes; w != 0 {
+		t.Errorf("pass at the cap left %d documents waiting, want 0", w)
+	}
+	got, st, err := db.LoadDoc(id, author(1))
+	if err != nil || got.Text() != d.Text() || !st.FromSnapshot {
+		t.Errorf("LoadDoc: err %v, text equal %v, status %+v", err, got.Text() == d.Text(), st)
+	}
+	select {
+	case <-timers:
+		t.Error("a timer was armed after the document was compacted")
+	default:
+	}
+}
