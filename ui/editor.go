@@ -82,14 +82,15 @@ type Editor struct {
 	previewTimer *time.Timer
 	center       *fyne.Container
 
-	jump       *widget.Slider
-	windowNote *widget.Label
-	people     *fyne.Container
-	gutter     *gutter
-	status     *widget.Label
-	toolbar    fyne.CanvasObject
-	content    fyne.CanvasObject
-	onChange   func() // tests: called after every change the editor shows
+	jump        *widget.Slider
+	windowNote  *widget.Label
+	people      *fyne.Container
+	shownPeople []person // what the people panel shows
+	gutter      *gutter
+	status      *widget.Label
+	toolbar     fyne.CanvasObject
+	content     fyne.CanvasObject
+	onChange    func() // tests: called after every change the editor shows
 }
 
 // NewEditor builds the editor for peer and opens the last opened document,
@@ -450,7 +451,9 @@ func (e *Editor) updateTitle() {
 	if d, ok := e.docs.info(e.Open()); ok {
 		title = d.Title + " — Quire"
 	}
-	e.window.SetTitle(title)
+	if title != e.window.Title() { // every keystroke comes here
+		e.window.SetTitle(title)
+	}
 }
 
 // Flush stores everything typed in the open document and says so.

@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"image/color"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -30,7 +31,7 @@ func (e *Editor) showPresence() {
 	}
 	e.others = e.doc.Presence()
 	name, colour := e.peer.Identity()
-	rows := []fyne.CanvasObject{personRow(name+" (you)", colour, "")}
+	rows := []person{{name + " (you)", colour, ""}}
 	lines := strings.Count(e.shown, "\n") + 1
 	var marks []gutterMark
 	for _, p := range e.others {
@@ -39,18 +40,31 @@ func (e *Editor) showPresence() {
 		if n := p.Head - p.Anchor; n != 0 {
 			where += fmt.Sprintf(", selecting %d character%s", abs(n), plural(abs(n)))
 		}
-		rows = append(rows, personRow(p.Name, p.Colour, where))
+		rows = append(rows, person{p.Name, p.Colour, where})
 		aLine, _ := lineOf(e.shown, min(p.Anchor, p.Head))
 		marks = append(marks, gutterMark{
 			from: float32(aLine-1) / float32(lines), to: float32(line) / float32(lines),
 			colour: parseColour(p.Colour), label: initial(p.Name),
 		})
 	}
-	e.people.Objects = rows
-	e.people.Refresh()
+	// The panel and the gutter are rebuilt only when what they show
+	// changed: this runs on every keystroke, which rarely moves anyone
+	// to another line or column of the panel.
+	if !slices.Equal(rows, e.shownPeople) {
+		e.shownPeople = rows
+		objs := make([]fyne.CanvasObject, len(rows))
+		for i, r := range rows {
+			objs[i] = personRow(r.name, r.colour, r.where)
+		}
+		e.people.Objects = objs
+		e.people.Refresh()
+	}
 	e.gutter.setMarks(marks)
 	e.showCarets()
 }
+
+// person is one row of the people panel.
+type person struct{ name, colour, where string }
 
 // showCarets draws the other people's carets and selections in the
 // source.
@@ -155,7 +169,11 @@ func newGutter() *gutter {
 	return g
 }
 
+// setMarks shows m, refreshing the gutter only if they changed.
 func (g *gutter) setMarks(m []gutterMark) {
+	if slices.Equal(m, g.marks) {
+		return
+	}
 	g.marks = m
 	g.Refresh()
 }

@@ -70,3 +70,24 @@ func TestSourceFlatFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestKeystrokeLeavesPanelsAlone checks that typing does not rebuild what
+// did not change (each refresh costs the frame its layout): the people
+// panel keeps its rows, and rebuilds them when what they show changes.
+func TestKeystrokeLeavesPanelsAlone(t *testing.T) {
+	peer := openLib(t, t.TempDir())
+	e, _ := newEditor(t, peer, Options{})
+	test.Type(e.src, "# Notes\nsome text")
+	row := e.people.Objects[0]
+	test.Type(e.src, " more")
+	if e.people.Objects[0] != row {
+		t.Error("a keystroke rebuilt the people panel")
+	}
+	if err := peer.SetIdentity("Ana", "#4363d8"); err != nil {
+		t.Fatal(err)
+	}
+	e.showPresence()
+	if e.people.Objects[0] == row {
+		t.Error("the people panel was not rebuilt after the name changed")
+	}
+}

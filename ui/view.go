@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"fyne.io/fyne/v2/widget"
@@ -113,10 +114,17 @@ func (e *Editor) showWindowInfo() {
 	first, _ := lineOf(e.shown, e.ws)
 	last, _ := lineOf(e.shown, e.we)
 	total, _ := lineOf(e.shown, e.n)
-	e.windowNote.SetText(fmt.Sprintf("Large document: showing lines %d–%d of %d (it follows the cursor; the slider jumps)", first, last, total))
-	e.jumping = true
-	e.jump.SetValue(1 - float64(e.ws+e.we)/2/float64(max(1, e.n)))
-	e.jumping = false
+	// Both are set only when they change: a keystroke usually changes
+	// neither the lines shown nor the slider's place by a step, and
+	// every refresh costs a frame its layout.
+	if note := fmt.Sprintf("Large document: showing lines %d–%d of %d (it follows the cursor; the slider jumps)", first, last, total); note != e.windowNote.Text {
+		e.windowNote.SetText(note)
+	}
+	if v := 1 - float64(e.ws+e.we)/2/float64(max(1, e.n)); math.Abs(v-e.jump.Value) >= e.jump.Step/2 {
+		e.jumping = true
+		e.jump.SetValue(v)
+		e.jumping = false
+	}
 }
 
 // newJump makes the slider that moves a large document's window.
