@@ -55,7 +55,7 @@ type caretLayer struct {
 // Sizes of the marks.
 const (
 	caretWidth     = 2
-	caretLabelSize = 10 // text size of the name above a caret
+	caretLabelSize = 10 // text size of the name beside a caret
 	selectionAlpha = 0x50
 )
 
@@ -116,6 +116,49 @@ func (s *source) placeMarks() {
 			next--
 		}
 		return next - start
+	}
+
+	// textEnd returns where the text of row ends, or ok false if the
+	// row is blank or past the end of the text.
+	textEnd := func(row int) (x float32, ok bool) {
+		if row < 0 || (row > 0 && s.offsetAt(row, 0) == 0) {
+			return 0, false
+		}
+		cols := rowEnd(row)
+		if cols <= 0 {
+			return 0, false
+		}
+		return at(row, cols).X, true
+	}
+	// labelAt returns where a name of size goes for a caret drawn at p
+	// on row: where it covers no text and fits in the view. Above the
+	// caret if the row above ends before the name would start, else
+	// below it likewise, else after the end of the caret's own row
+	// (left of the caret near the right edge).
+	labelAt := func(row int, p fyne.Position, size fyne.Size) (fyne.Position, bool) {
+		const gap = 2
+		right := view.X + viewSize.Width
+		x := p.X
+		if x+size.Width > right {
+			x = p.X + caretWidth - size.Width
+		}
+		fits := func(pos fyne.Position) bool {
+			return pos.X >= view.X && pos.X+size.Width <= right && pos.Y >= view.Y && pos.Y+size.Height <= view.Y+viewSize.Height
+		}
+		for _, r := range []struct {
+			row int
+			y   float32
+		}{{row - 1, p.Y - size.Height}, {row + 1, p.Y + lineH}} {
+			pos := fyne.NewPos(x, r.y)
+			if end, ok := textEnd(r.row); (!ok || end+gap <= x) && fits(pos) {
+				return pos, true
+			}
+		}
+		if end, ok := textEnd(row); ok {
+			pos := fyne.NewPos(max(end, p.X+caretWidth)+gap, p.Y+(lineH-size.Height)/2)
+			return pos, fits(pos)
+		}
+		return fyne.Position{}, false
 	}
 
 	var objs []fyne.CanvasObject
@@ -179,16 +222,8 @@ func (s *source) placeMarks() {
 		t.Text = m.name
 		t.Color = labelInk(m.colour)
 		size := t.MinSize().AddWidthHeight(6, 0)
-		// Above the caret, or below it on the first visible row; left of
-		// it when it is near the right edge.
-		pos := fyne.NewPos(p.X, p.Y-size.Height)
-		if pos.Y < view.Y {
-			pos.Y = p.Y + lineH
-		}
-		if pos.X+size.Width > view.X+viewSize.Width {
-			pos.X = p.X + caretWidth - size.Width
-		}
-		if pos.Y < view.Y || pos.Y+size.Height > view.Y+viewSize.Height || pos.X < view.X {
+		pos, ok := labelAt(row, p, size)
+		if !ok {
 			continue // no room for the name: the caret alone
 		}
 		before := nRects

@@ -310,3 +310,66 @@ func TestRemoteCaretAtEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteCaretNameCoversNoText places a caret between longer lines and
+// checks that its name is drawn where it covers none of the text (the
+// entry's own cursor positions give where each line's text ends): above
+// the caret when the line above is short, below it when only the line
+// below is, after the end of its own line when neither is.
+func TestRemoteCaretNameCoversNoText(t *testing.T) {
+	test.NewTempApp(t)
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	long, short := "this line is long", "ab"
+	cases := []struct {
+		name         string
+		above, below string
+		where        string // "above", "below" or "after"
+	}{
+		{"short above", short, long, "above"},
+		{"short below", long, short, "below"},
+		{"both long", long, long, "after"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lines := []string{long, c.above, "a caret in here", c.below, long}
+			text := strings.Join(lines, "\n")
+			e.setText(text, 0, 0)
+			at := len([]rune(lines[0]+lines[1])) + 2 + len("a caret ") // row 2, before "in"
+			e.others = []app.Presence{{Name: "Rui", Colour: "#e6194b", Anchor: at, Head: at}}
+			e.showCarets()
+			var label *canvas.Text
+			for _, o := range e.src.layer.box.Objects {
+				if l, ok := o.(*canvas.Text); ok {
+					label = l
+				}
+			}
+			if label == nil {
+				t.Fatal("the caret's name is not drawn")
+			}
+			box := struct{ x0, y0, x1, y1 float32 }{label.Position().X, label.Position().Y, label.Position().X + label.Size().Width, label.Position().Y + label.Size().Height}
+			lineH := lineHeight(e.src)
+			start := 0
+			for i, l := range lines {
+				n := len([]rune(l))
+				from, to := ownCursorAt(e.src, start), ownCursorAt(e.src, start+n)
+				if box.y1 > from.Y+1 && box.y0 < from.Y+lineH-1 && box.x0 < to.X && box.x1 > from.X {
+					t.Errorf("the name %v covers line %d %q (x %g to %g, y %g)", box, i, l, from.X, to.X, from.Y)
+				}
+				start += n + 1
+			}
+			caret := ownCursorAt(e.src, at)
+			var got string
+			switch {
+			case box.y1 <= caret.Y+1:
+				got = "above"
+			case box.y0 >= caret.Y+lineH-1:
+				got = "below"
+			case box.x0 > caret.X:
+				got = "after"
+			}
+			if got != c.where {
+				t.Errorf("name drawn %s the caret (box %v, caret %v), want %s", got, box, caret, c.where)
+			}
+		})
+	}
+}

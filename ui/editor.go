@@ -77,7 +77,7 @@ type Editor struct {
 	docs *docList
 	src  *source
 
-	preview      *widget.RichText
+	preview      *preview
 	previewOn    bool
 	previewTimer *time.Timer
 	center       *fyne.Container
@@ -117,8 +117,7 @@ func NewEditor(peer *app.Peer, window fyne.Window, opts Options) *Editor {
 	e.src.OnCursorChanged = e.cursorMoved
 	e.src.onUndo = e.Undo
 	e.src.onRedo = e.Redo
-	e.preview = widget.NewRichTextFromMarkdown("")
-	e.preview.Wrapping = fyne.TextWrapWord
+	e.preview = newPreview()
 	e.docs = newDocList(e)
 	e.people = container.NewVBox()
 	e.gutter = newGutter()

@@ -1,0 +1,81 @@
+package ui
+
+import (
+	"math"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/widget"
+)
+
+// preview is the rendered Markdown beside the source: Fyne's RichText,
+// with its lines of text moved onto whole pixels so that Fyne 2.7.1's GL
+// painter draws them pixel for pixel.
+//
+// The painter draws a canvas.Text from a texture as wide as its measured
+// width rounded, onto a quad as wide as its rounded right edge less its
+// rounded left edge, both computed from its position in its parent. When
+// the left edge is not on a whole pixel the two can differ by a pixel,
+// and the texture is then stretched or squeezed by a pixel with linear
+// filtering: the whole line looks smudged. List items showed it most:
+// their text starts after the bullet, at 20.55 pixels. (Fixed upstream
+// after 2.7.1, fyne-io/fyne#6101.) A line moved to the pixel its position
+// rounds to, by at most half a pixel, is drawn on that same pixel with a
+// quad exactly as large as its texture.
+type preview struct {
+	widget.RichText
+}
+
+func newPreview() *preview {
+	p := &preview{}
+	p.Scroll = fyne.ScrollNone // the editor puts it in a scroll container
+	p.Wrapping = fyne.TextWrapWord
+	p.ExtendBaseWidget(p)
+	p.ParseMarkdown("")
+	return p
+}
+
+// CreateRenderer implements fyne.Widget.
+func (p *preview) CreateRenderer() fyne.WidgetRenderer {
+	return &crispText{WidgetRenderer: p.RichText.CreateRenderer(), obj: p}
+}
+
+// crispText is a RichText renderer that moves its lines onto whole
+// pixels after every layout.
+type crispText struct {
+	fyne.WidgetRenderer
+	obj fyne.CanvasObject
+}
+
+func (r *crispText) Layout(size fyne.Size) {
+	r.WidgetRenderer.Layout(size)
+	r.snap()
+}
+
+func (r *crispText) Refresh() {
+	r.WidgetRenderer.Refresh()
+	r.snap()
+}
+
+// snap moves every line of text to the device pixel its position rounds
+// to.
+func (r *crispText) snap() {
+	scale := float32(1)
+	if c := fyne.CurrentApp().Driver().CanvasForObject(r.obj); c != nil && c.Scale() > 0 {
+		scale = c.Scale()
+	}
+	for _, o := range r.Objects() {
+		if t, ok := o.(*canvas.Text); ok {
+			p := t.Position()
+			if q := fyne.NewPos(onPixel(p.X, scale), onPixel(p.Y, scale)); q != p {
+				t.Move(q)
+			}
+		}
+	}
+}
+
+// onPixel returns v (in units of scale device pixels) rounded to a whole
+// device pixel.
+func onPixel(v, scale float32) float32 {
+	return float32(math.Round(float64(v*scale))) / scale
+}

@@ -1,0 +1,65 @@
+package ui
+
+import (
+	"math"
+	"testing"
+
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+)
+
+// glQuad returns the width and height of the quad Fyne 2.7.1's GL painter
+// draws text t on at scale 1 (its drawText: the rounded far edge less
+// the rounded near edge of its position in its parent, plus the italic
+// lean rounded), and of the texture it draws from (newGlTextTexture: the
+// measured size rounded, plus the lean, rounded up).
+func glQuad(t *canvas.Text) (quad, tex [2]float64) {
+	size, pos := t.MinSize(), t.Position()
+	lean := 0.0
+	if t.TextStyle.Italic {
+		lean = float64(t.TextSize) / 5
+	}
+	w, h := float64(size.Width), float64(size.Height)
+	x, y := float64(pos.X), float64(pos.Y)
+	quad = [2]float64{math.Round(x+w) - math.Round(x) + math.Round(lean), math.Round(y+h) - math.Round(y)}
+	tex = [2]float64{math.Ceil(math.Round(w) + lean), math.Round(h)}
+	return quad, tex
+}
+
+// TestPreviewTextCrisp renders Markdown with headings, emphasis and
+// lists, and checks that every line of the preview is drawn on a quad as
+// large as its texture, so the GL painter does not stretch it (the
+// smudged list items of the README's screenshots). Without snapping
+// most of these lines fail.
+func TestPreviewTextCrisp(t *testing.T) {
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	test.Type(e.src, "# Trip to Lisbon\n\nWe land on **Friday** at 10:40.\n\n## To do\n\n- book the tram tour\n- ask Rui about dinner\n- pack the *good* camera\n\n1. first\n2. second *item* here\n\n## Budget\n\nRui: the restaurant is booked for Saturday. Flights are paid; the hotel is 3 nights, and the rest is *to be decided* later on.\n")
+	e.renderPreview()
+	n := 0
+	for _, o := range test.WidgetRenderer(e.preview).Objects() {
+		txt, ok := o.(*canvas.Text)
+		if !ok || txt.Text == "" {
+			continue
+		}
+		n++
+		if quad, tex := glQuad(txt); quad != tex {
+			t.Errorf("%q at %v: drawn on %v pixels from a %v texture", txt.Text, txt.Position(), quad, tex)
+		}
+	}
+	if n < 15 {
+		t.Fatalf("found %d lines of text in the preview, want at least 15", n)
+	}
+}
+
+// TestOnPixel checks that snapping moves a position by at most half a
+// device pixel onto a whole one.
+func TestOnPixel(t *testing.T) {
+	for _, scale := range []float32{1, 1.5, 2} {
+		for v := float32(-3); v < 3; v += 0.0625 {
+			p := onPixel(v, scale) * scale
+			if d := p - v*scale; d < -0.5 || d > 0.5 || p != float32(math.Round(float64(p))) {
+				t.Errorf("onPixel(%v, %v) = %v pixels, from %v", v, scale, p, v*scale)
+			}
+		}
+	}
+}
