@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,28 +30,10 @@ func Run(ctx context.Context, peer *app.Peer, opts Options) {
 	w.Resize(fyne.NewSize(1200, 760))
 	w.CenterOnScreen()
 	ed.Focus()
-	returned := make(chan struct{})
-	defer close(returned)
-	var watch sync.Once
-	watchdog := func() {
-		watch.Do(func() {
-			if opts.Stuck == nil {
-				return
-			}
-			go func() {
-				select {
-				case <-returned:
-				case <-time.After(quitGrace):
-					if opts.Log != nil {
-						opts.Log.Error("the window's event loop did not return after closing; exiting", "waited", quitGrace)
-					}
-					opts.Stuck()
-				}
-			}()
-		})
-	}
-	w.SetOnClosed(watchdog)
-	stop := context.AfterFunc(ctx, func() { watchdog(); fyne.Do(a.Quit) })
+	watch := newQuitWatch(opts.Stuck, opts.Log, time.After)
+	defer watch.returned()
+	w.SetOnClosed(watch.closing)
+	stop := context.AfterFunc(ctx, func() { watch.closing(); fyne.Do(a.Quit) })
 	defer stop()
 	w.ShowAndRun()
 }
@@ -58,6 +41,50 @@ func Run(ctx context.Context, peer *app.Peer, opts Options) {
 // quitGrace is how long Run waits for Fyne's event loop to return once the
 // window is closing before it calls Options.Stuck.
 const quitGrace = 10 * time.Second
+
+// quitWatch is Run's watchdog: once the window starts closing, it calls
+// stuck unless Fyne's event loop returns within quitGrace (Options.Stuck).
+type quitWatch struct {
+	stuck func() // nil: no watchdog
+	log   *slog.Logger
+	after func(time.Duration) <-chan time.Time // time.After; tests pass their own
+
+	start sync.Once
+	done  chan struct{} // closed when the loop has returned
+	ended chan struct{} // closed when the watching goroutine has ended
+}
+
+func newQuitWatch(stuck func(), log *slog.Logger, after func(time.Duration) <-chan time.Time) *quitWatch {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &quitWatch{stuck: stuck, log: log, after: after, done: make(chan struct{}), ended: make(chan struct{})}
+}
+
+// closing starts the watch, once, whoever asks first: the window's
+// close, or the context ending. It does not block.
+func (q *quitWatch) closing() {
+	q.start.Do(func() {
+		if q.stuck == nil {
+			close(q.ended)
+			return
+		}
+		timeout := q.after(quitGrace)
+		go func() {
+			defer close(q.ended)
+			select {
+			case <-q.done:
+			case <-timeout:
+				q.log.Error("the window's event loop did not return after closing; exiting", "waited", quitGrace)
+				q.stuck()
+			}
+		}()
+	})
+}
+
+// returned tells the watch that the event loop has returned. Called once,
+// by Run.
+func (q *quitWatch) returned() { close(q.done) }
 
 // newApp creates Quire's Fyne app on the desktop driver, with its icon and
 // theme. It declares Fyne's "fyneDo" migration: Quire changes widgets only
