@@ -76,6 +76,7 @@ type Editor struct {
 
 	docs *docList
 	src  *source
+	pump *inputPump // polls for input between Fyne's ticks while typing
 
 	preview      *preview
 	previewOn    bool
@@ -117,6 +118,12 @@ func NewEditor(peer *app.Peer, window fyne.Window, opts Options) *Editor {
 	e.src.OnCursorChanged = e.cursorMoved
 	e.src.onUndo = e.Undo
 	e.src.onRedo = e.Redo
+	var poll func()
+	if canPoll && window != nil {
+		poll = pollEvents
+	}
+	e.pump = newInputPump(poll, fyne.Do)
+	e.src.onInput = e.pump.input
 	e.preview = newPreview()
 	e.docs = newDocList(e)
 	e.people = container.NewVBox()

@@ -98,6 +98,7 @@ func (g *glEditor) close() {
 			g.animation.Stop()
 			g.e.Close()
 		})
+		g.e.pump.close()
 	}
 	if g.peer != nil {
 		g.peer.Close()

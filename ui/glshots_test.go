@@ -141,6 +141,7 @@ func glNetEditor(t *testing.T, name, colour string, connect ...string) (*Editor,
 		e.Focus()
 	})
 	t.Cleanup(func() {
+		e.pump.close()
 		onUI(func() {
 			e.Close()
 			w.Hide() // not Close: the benchmarks' window may be the app's last

@@ -20,6 +20,7 @@ import (
 type source struct {
 	widget.Entry
 	onUndo, onRedo func()
+	onInput        func() // a key was typed (the input pump)
 
 	marks []remoteMark // other people's carets and selections (carets.go)
 	layer caretLayer
@@ -31,6 +32,24 @@ func newSource() *source {
 	s.Wrapping = fyne.TextWrapWord
 	s.ExtendBaseWidget(s)
 	return s
+}
+
+// TypedRune implements fyne.Focusable: the entry's, after telling the
+// input pump.
+func (s *source) TypedRune(r rune) {
+	if s.onInput != nil {
+		s.onInput()
+	}
+	s.Entry.TypedRune(r)
+}
+
+// TypedKey implements fyne.Focusable: the entry's, after telling the
+// input pump.
+func (s *source) TypedKey(k *fyne.KeyEvent) {
+	if s.onInput != nil {
+		s.onInput()
+	}
+	s.Entry.TypedKey(k)
 }
 
 // TypedShortcut sends undo and redo to the document; everything else is

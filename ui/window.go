@@ -32,8 +32,10 @@ func Run(ctx context.Context, peer *app.Peer, opts Options) {
 	ed.Focus()
 	watch := newQuitWatch(opts.Stuck, opts.Log, time.After)
 	defer watch.returned()
-	w.SetOnClosed(watch.closing)
-	stop := context.AfterFunc(ctx, func() { watch.closing(); fyne.Do(a.Quit) })
+	// The input pump stops before the event loop does: its polls must
+	// not outlive GLFW.
+	w.SetOnClosed(func() { ed.pump.close(); watch.closing() })
+	stop := context.AfterFunc(ctx, func() { ed.pump.close(); watch.closing(); fyne.Do(a.Quit) })
 	defer stop()
 	w.ShowAndRun()
 }
