@@ -484,7 +484,7 @@ func (e *Editor) TogglePreview() {
 func (e *Editor) layoutCenter() {
 	srcBox := container.NewBorder(e.windowNote, nil, nil, container.NewHBox(e.gutter, e.jump), e.src)
 	if e.previewOn {
-		split := container.NewHSplit(srcBox, container.NewVScroll(e.preview))
+		split := container.NewHSplit(srcBox, e.preview.view)
 		e.center.Objects = []fyne.CanvasObject{split}
 	} else {
 		e.center.Objects = []fyne.CanvasObject{srcBox}

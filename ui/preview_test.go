@@ -1,9 +1,12 @@
 package ui
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 )
@@ -62,4 +65,50 @@ func TestOnPixel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPreviewDrawsOnlyVisibleLines: a long preview gives the painter only
+// the lines its scroll container shows, and others as it scrolls.
+func TestPreviewDrawsOnlyVisibleLines(t *testing.T) {
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	var md strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&md, "Paragraph %d of the preview.\n\n", i)
+	}
+	e.setText(md.String(), 0, 0)
+	e.renderPreview()
+	e.preview.view.Refresh() // the scroll container takes the new height
+	r := test.WidgetRenderer(e.preview)
+	all := r.(*crispText).WidgetRenderer.Objects()
+	check := func(top float32) {
+		t.Helper()
+		view := e.preview.view.Size().Height
+		n := 0
+		for _, o := range r.Objects() {
+			txt, ok := o.(*canvas.Text)
+			if !ok {
+				continue
+			}
+			n++
+			if y := txt.Position().Y; y+txt.Size().Height < top || y > top+view {
+				t.Errorf("scrolled to %g: line %q at y %g is outside the view (%g high)", top, txt.Text, y, view)
+			}
+		}
+		// Every line in view is given out.
+		want := 0
+		for _, o := range all {
+			if txt, ok := o.(*canvas.Text); ok && txt.Position().Y+txt.Size().Height >= top && txt.Position().Y <= top+view {
+				want++
+			}
+		}
+		if n != want || n == 0 || n >= len(all)/2 {
+			t.Errorf("scrolled to %g: %d of %d lines given to the painter, want the %d in view", top, n, len(all), want)
+		}
+	}
+	check(0)
+	e.preview.view.ScrollToOffset(fyne.NewPos(0, 2000))
+	if top := e.preview.view.Offset.Y; top != 2000 {
+		t.Fatalf("the preview scrolled to %g, want 2000", top)
+	}
+	check(2000)
 }
