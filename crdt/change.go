@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -167,16 +169,28 @@ func opHeader(k OpKind, n int, rev bool) uint64 {
 
 // hashChange returns the hash of the change body (its canonical encoding)
 // in document id. A body of up to a few hundred bytes (typing) is hashed
-// from a buffer on the stack.
+// from a buffer on the stack, through a pooled hasher whose midstates
+// remember the first block of the last few authors seen (see hasher), so a
+// typed keystroke costs one SHA-256 block instead of two.
 func hashChange(id DocID, body []byte) Hash {
-	var a [384]byte
-	if n := len(changeDomain) + len(id) + len(body); n > len(a) {
-		return sha256.Sum256(append(hashPrefix(make([]byte, 0, n), id), body...))
+	var a [48]byte
+	pre := hashPrefix(a[:0], id)
+	if len(pre)+len(body) < sha256.BlockSize {
+		return sha256.Sum256(append(pre, body...))
 	}
-	buf := hashPrefix(a[:0], id)
-	buf = append(buf, body...)
-	return sha256.Sum256(buf)
+	h := hasherPool.Get().(*hasher)
+	// The slot is a guess from the author's first key byte: a wrong or
+	// shared slot only costs recomputing its midstate.
+	sum := h.hashParts(int(body[1])%pooledSlots, pre, body)
+	hasherPool.Put(h)
+	return sum
 }
+
+// hasherPool holds hashers for hashChange; each keeps at most pooledSlots
+// midstates (about 1.6 KB), and the pool drops idle ones at each GC.
+var hasherPool = sync.Pool{New: func() any { return new(hasher) }}
+
+const pooledSlots = 8
 
 // hasher computes the hashes of one document's changes. What a hash covers
 // starts with the domain, the document id, the version byte and the
@@ -187,11 +201,20 @@ func hashChange(id DocID, body []byte) Hash {
 // block it stands for and is recomputed when a buffer starts otherwise, so
 // a wrong slot costs time, never a wrong hash. Its memory is about 200
 // bytes per author.
+//
+// The rest is padded here (SHA-256's padding: 0x80, zeros, the message's
+// length in bits) and written as whole blocks, and the hash is read from
+// the digest's saved state, whose first words after the format's magic
+// are the chaining value, that is the hash once the padding is in. This
+// skips Sum's copy of the digest and its extra write. Whether the saved
+// state has that layout is checked once against sha256.Sum256 (rawState);
+// if not, Sum is used.
 type hasher struct {
 	d     hash.Hash
 	state binaryState // d
 	mids  []midstate
-	sum   []byte // Sum's output, reused
+	tail  []byte // the padded rest of the message
+	out   []byte // the saved state or Sum's output, reused
 }
 
 // binaryState is how crypto/sha256's digest saves and restores its state.
@@ -206,11 +229,37 @@ type midstate struct {
 	state []byte // d's marshaled state after block
 }
 
+// rawMagic is the start of a saved SHA-256 state; the chaining value
+// follows it.
+const rawMagic = "sha\x03"
+
+// rawState reports whether a SHA-256 digest's saved state holds the
+// chaining value, big-endian, right after rawMagic, checked on a
+// two-block message.
+var rawState = sync.OnceValue(func() bool {
+	msg := make([]byte, 100)
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	var h hasher
+	h.d = sha256.New()
+	h.state = h.d.(binaryState)
+	h.d.Write(msg[:sha256.BlockSize])
+	got, ok := h.finishRaw(msg[sha256.BlockSize:], len(msg))
+	return ok && got == sha256.Sum256(msg)
+})
+
 // hash returns the SHA-256 of buf (hashPrefix followed by a change body),
 // using the state cached in slot (an author index).
-func (h *hasher) hash(slot int, buf []byte) Hash {
-	if len(buf) < sha256.BlockSize || slot < 0 || slot > 1<<20 {
-		return sha256.Sum256(buf)
+func (h *hasher) hash(slot int, buf []byte) Hash { return h.hashParts(slot, nil, buf) }
+
+// hashParts returns the SHA-256 of pre followed by body, using the state
+// cached in slot; pre is shorter than a block. Both are only read, never
+// handed to the digest, so a caller's stack buffer stays there.
+func (h *hasher) hashParts(slot int, pre, body []byte) Hash {
+	n := len(pre) + len(body)
+	if n < sha256.BlockSize || len(pre) >= sha256.BlockSize || slot < 0 || slot > 1<<20 {
+		return sha256.Sum256(append(slices.Clip(pre), body...))
 	}
 	if h.d == nil {
 		h.d = sha256.New()
@@ -220,22 +269,50 @@ func (h *hasher) hash(slot int, buf []byte) Hash {
 		h.mids = append(h.mids, make([]midstate, slot+1-len(h.mids))...)
 	}
 	m := &h.mids[slot]
-	if !m.ok || string(m.block[:]) != string(buf[:sha256.BlockSize]) {
+	k := sha256.BlockSize - len(pre) // body bytes in the first block
+	if !m.ok || string(m.block[:len(pre)]) != string(pre) || string(m.block[len(pre):]) != string(body[:k]) {
+		copy(m.block[copy(m.block[:], pre):], body)
 		h.d.Reset()
-		h.d.Write(buf[:sha256.BlockSize])
+		h.d.Write(m.block[:])
 		st, err := h.state.AppendBinary(m.state[:0])
 		if err != nil {
-			return sha256.Sum256(buf)
+			m.ok = false
+			return sha256.Sum256(append(slices.Clip(pre), body...))
 		}
 		m.ok, m.state = true, st
-		copy(m.block[:], buf)
 	}
 	if err := h.state.UnmarshalBinary(m.state); err != nil {
-		return sha256.Sum256(buf)
+		return sha256.Sum256(append(slices.Clip(pre), body...))
 	}
-	h.d.Write(buf[sha256.BlockSize:])
-	h.sum = h.d.Sum(h.sum[:0])
-	return Hash(h.sum)
+	if rawState() {
+		if sum, ok := h.finishRaw(body[k:], n); ok {
+			return sum
+		}
+		return sha256.Sum256(append(slices.Clip(pre), body...))
+	}
+	h.tail = append(h.tail[:0], body[k:]...)
+	h.d.Write(h.tail)
+	h.out = h.d.Sum(h.out[:0])
+	return Hash(h.out)
+}
+
+// finishRaw hashes rest into d, which holds the state after the first
+// block of a message of n bytes, with the message's padding, and returns
+// the chaining value read from the saved state.
+func (h *hasher) finishRaw(rest []byte, n int) (Hash, bool) {
+	t := append(h.tail[:0], rest...)
+	t = append(t, 0x80)
+	var zeros [sha256.BlockSize]byte
+	t = append(t, zeros[:(sha256.BlockSize+56-len(t)%sha256.BlockSize)%sha256.BlockSize]...)
+	t = binary.BigEndian.AppendUint64(t, uint64(n)*8)
+	h.tail = t
+	h.d.Write(t)
+	st, err := h.state.AppendBinary(h.out[:0])
+	h.out = st
+	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
+		return Hash{}, false
+	}
+	return Hash(st[len(rawMagic):]), true
 }
 
 // hashPrefix appends what a change hash covers before the change's body;
@@ -360,6 +437,7 @@ func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = invalidf(format, args...)
 	}
+	d.b = nil // later reads take their slow paths, which see err
 }
 
 func (d *decoder) byte() byte {
@@ -388,7 +466,18 @@ func (d *decoder) bytes(n int) []byte {
 	return s
 }
 
+// uvarint reads a minimal unsigned varint. A one-byte value (most of
+// them) is read inline; longer ones go through uvarintLong. After an
+// error d.b is empty, so the fast path never runs.
 func (d *decoder) uvarint() uint64 {
+	if b := d.b; len(b) > 0 && b[0] < 0x80 {
+		d.b = b[1:]
+		return uint64(b[0])
+	}
+	return d.uvarintLong()
+}
+
+func (d *decoder) uvarintLong() uint64 {
 	if d.err != nil {
 		return 0
 	}
