@@ -315,15 +315,14 @@ type logMark struct {
 	next                               []uint64
 }
 
-func (l *oplog) mark() logMark {
-	// At most one mark is live at a time: its arrays are reused.
-	b := &l.markBuf
-	m := logMark{
-		n: l.len(), ops: len(l.ops), graph: len(l.graph), aa: len(l.aa),
-		changes: len(l.changes), agents: len(l.agents), content: len(l.content),
-		heads: append(b.heads[:0], l.heads...),
-		next:  append(b.next[:0], l.next...),
-	}
+func (l *oplog) mark() *logMark {
+	// At most one mark is live at a time: it is the log's markBuf, filled
+	// in place, and its arrays are reused.
+	m := &l.markBuf
+	m.n, m.ops, m.graph, m.aa = l.len(), len(l.ops), len(l.graph), len(l.aa)
+	m.changes, m.agents, m.content = len(l.changes), len(l.agents), len(l.content)
+	m.heads = append(m.heads[:0], l.heads...)
+	m.next = append(m.next[:0], l.next...)
 	if m.ops > 0 {
 		m.lastOp = l.ops[m.ops-1]
 	}
@@ -333,18 +332,17 @@ func (l *oplog) mark() logMark {
 	if m.aa > 0 {
 		m.lastAA = l.aa[m.aa-1]
 	}
-	m.seqs = resize(b.seqs, len(l.seqs))
-	for i, s := range l.seqs {
-		m.seqs[i] = len(s)
+	m.seqs = m.seqs[:0]
+	for _, s := range l.seqs {
+		m.seqs = append(m.seqs, len(s))
 	}
-	b.heads, b.next, b.seqs = m.heads, m.next, m.seqs
 	return m
 }
 
 // rollback restores the log to mark. Appends only ever grow the last run
 // of each table or add runs after it, so restoring the lengths and the last
 // runs is enough.
-func (l *oplog) rollback(m logMark) {
+func (l *oplog) rollback(m *logMark) {
 	l.ops = l.ops[:m.ops]
 	if m.ops > 0 {
 		l.ops[m.ops-1] = m.lastOp

@@ -1,6 +1,9 @@
 package crdt
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // merger brings a branch (a frontier and the length of its text) forward to
 // include more of the op log, producing the edits to its text. This is
@@ -96,9 +99,16 @@ type chunk struct {
 func (l *oplog) chunks(out []chunk, spans []lvRange) []chunk {
 	out = out[:0]
 	sc := &l.scratch
+	if len(spans) == 1 && spans[0].end-spans[0].start > 1 {
+		// A big merge (a whole history): one allocation for its chunks.
+		sp := spans[0]
+		out = slices.Grow(out, l.entryAt(sp.end-1)-l.entryAt(sp.start)+1)
+	}
 	for _, sp := range spans {
-		for s := sp.start; s < sp.end; {
-			e := &l.graph[l.entryAt(s)]
+		// The entries of a span are consecutive.
+		ei := l.entryAt(sp.start)
+		for s := sp.start; s < sp.end; ei++ {
+			e := &l.graph[ei]
 			end := min(sp.end, e.end)
 			parents := e.parents
 			if s != e.start {
