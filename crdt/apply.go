@@ -358,7 +358,7 @@ func (l *oplog) rollback(m *logMark) {
 	}
 	// The hash index steps over the slots of changes rolled back.
 	l.indexed = min(l.indexed, m.changes)
-	l.hashes = l.hashes[:min(len(l.hashes), m.changes)]
+	l.hashes.truncate(m.changes)
 	l.changes = l.changes[:m.changes]
 	for _, a := range l.agents[m.agents:] {
 		delete(l.agentIdx, a)

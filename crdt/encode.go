@@ -110,7 +110,7 @@ func (d *Doc) canonicalOrder(sel []int) []int {
 	}
 	l.ensureHashed()
 	less := func(a, b int) bool {
-		return bytes.Compare(l.hashes[a][:], l.hashes[b][:]) < 0
+		return bytes.Compare(l.hashes.at(a)[:], l.hashes.at(b)[:]) < 0
 	}
 	ready := heap[int]{before: less}
 	taken := map[int]bool{} // emitted as a child of the previous change
@@ -822,6 +822,9 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 	var parents []int
 	var hashes []Hash
 	l.changes = make([]int, 0, e.nc)
+	if !trusted {
+		l.hashes.reserve(e.nc)
+	}
 	defer l.trimHashScratch()
 	lv := 0
 	for i := 0; i < e.nc; i++ {
@@ -883,11 +886,11 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 			hashes = hashes[:0]
 			if def {
 				if i > 0 {
-					hashes = append(hashes, l.hashes[i-1])
+					hashes = append(hashes, *l.hashes.at(i - 1))
 				}
 			} else {
 				for _, r := range refs {
-					hashes = append(hashes, l.hashes[i-r])
+					hashes = append(hashes, *l.hashes.at(i - r))
 				}
 				sortHashes(hashes)
 			}
@@ -941,8 +944,8 @@ func (d *Doc) takeSigs(e *encoding, trusted, verify bool) error {
 		start, end := l.changes[s.index], l.changeEnd(s.index)
 		agent, seq := l.agentAt(start)
 		a := l.agents[agent]
-		if !trusted && !verifySig(a, l.hashes[s.index], s.sig) {
-			return fmt.Errorf("change %d (%s) by %s: %w", s.index, l.hashes[s.index], a, ErrBadSignature)
+		if !trusted && !verifySig(a, *l.hashes.at(s.index), s.sig) {
+			return fmt.Errorf("change %d (%s) by %s: %w", s.index, *l.hashes.at(s.index), a, ErrBadSignature)
 		}
 		d.sigs.add(a, seq+uint64(end-start), s.sig)
 		signed[s.index] = true
@@ -955,7 +958,7 @@ func (d *Doc) takeSigs(e *encoding, trusted, verify bool) error {
 			continue
 		}
 		if ci := l.changeAt(l.lvOf(agent, next-1)); !signed[ci] {
-			return fmt.Errorf("change %d (%s) by %s, its last: %w", ci, l.hashes[ci], l.agents[agent], ErrUnsigned)
+			return fmt.Errorf("change %d (%s) by %s, its last: %w", ci, *l.hashes.at(ci), l.agents[agent], ErrUnsigned)
 		}
 	}
 	return nil

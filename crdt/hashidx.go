@@ -23,8 +23,8 @@ func (x *changeIndex) tag(key uint64) uint32 {
 	return uint32(key>>32) &^ (1<<x.idxBits - 1)
 }
 
-// find returns the index in hashes of h, or -1.
-func (x *changeIndex) find(hashes []Hash, h Hash) int {
+// find returns the index of h among the first n of hashes, or -1.
+func (x *changeIndex) find(hashes *hashList, n int, h Hash) int {
 	if len(x.slots) == 0 {
 		return -1
 	}
@@ -40,19 +40,19 @@ func (x *changeIndex) find(hashes []Hash, h Hash) int {
 		if v&^low != tag {
 			continue
 		}
-		if j := int(v&low) - 1; j < len(hashes) && hashes[j] == h {
+		if j := int(v&low) - 1; j < n && *hashes.at(j) == h {
 			return j
 		}
 	}
 }
 
-// add indexes change ci, whose hash is hashes[ci]; hashes[:ci] are
-// indexed already.
-func (x *changeIndex) add(hashes []Hash, ci int) {
+// add indexes change ci, whose hash is hashes.at(ci); the ones before it
+// are indexed already.
+func (x *changeIndex) add(hashes *hashList, ci int) {
 	if 2*(x.used+1) > len(x.slots) {
-		x.rebuild(hashes[:ci])
+		x.rebuild(hashes, ci)
 	}
-	x.put(hashes[ci], ci)
+	x.put(*hashes.at(ci), ci)
 }
 
 func (x *changeIndex) put(h Hash, ci int) {
@@ -66,18 +66,85 @@ func (x *changeIndex) put(h Hash, ci int) {
 	x.used++
 }
 
-// rebuild makes a table for hashes with room to grow, without stale slots.
-// A table of n slots holds at most n/2 changes before the next rebuild, so
-// an index (plus one) takes the bits of n/2; the rest hold the tag.
-func (x *changeIndex) rebuild(hashes []Hash) {
+// rebuild makes a table for the first k hashes with room to grow, without
+// stale slots. A table of n slots holds at most n/2 changes before the
+// next rebuild, so an index (plus one) takes the bits of n/2; the rest
+// hold the tag.
+func (x *changeIndex) rebuild(hashes *hashList, k int) {
 	n := 64
-	for n < 4*(len(hashes)+1) {
+	for n < 4*(k+1) {
 		n *= 2
 	}
 	x.slots = make([]uint32, n)
 	x.idxBits = uint(bits.Len(uint(n / 2)))
 	x.used = 0
-	for ci := range hashes {
-		x.put(hashes[ci], ci)
+	for ci := range k {
+		x.put(*hashes.at(ci), ci)
 	}
+}
+
+// hashList holds the changes' hashes (32 bytes each) in pages of hashPage,
+// so a growing log never copies them and allocates each byte once. The
+// first page grows by doubling, so a short history takes only what it
+// needs.
+type hashList struct {
+	pages [][]Hash
+	n     int
+}
+
+const (
+	hashPageBits = 10
+	hashPage     = 1 << hashPageBits
+)
+
+func (h *hashList) len() int { return h.n }
+
+// at returns hash i (i < len).
+func (h *hashList) at(i int) *Hash {
+	return &h.pages[i>>hashPageBits][i&(hashPage-1)]
+}
+
+// push appends x.
+func (h *hashList) push(x Hash) {
+	p := h.n >> hashPageBits
+	if p == len(h.pages) {
+		h.pages = append(h.pages, nil)
+	}
+	pg := h.pages[p]
+	if len(pg) == cap(pg) {
+		// Only the first page is ever below a full page's capacity.
+		ng := make([]Hash, len(pg), min(max(2*cap(pg), 8), hashPage))
+		copy(ng, pg)
+		pg = ng
+	}
+	h.pages[p] = append(pg, x)
+	h.n++
+}
+
+// reserve makes room for n hashes in all (a decoder that knows how many
+// changes it will hash).
+func (h *hashList) reserve(n int) {
+	if h.n == 0 && len(h.pages) <= 1 && n > 0 {
+		if len(h.pages) == 0 {
+			h.pages = append(h.pages, nil)
+		}
+		if c := min(n, hashPage); cap(h.pages[0]) < c {
+			h.pages[0] = make([]Hash, 0, c)
+		}
+	}
+}
+
+// truncate keeps the first n hashes (n <= len); pages past them are
+// dropped.
+func (h *hashList) truncate(n int) {
+	if n >= h.n {
+		return
+	}
+	keep := (n + hashPage - 1) >> hashPageBits
+	clear(h.pages[keep:])
+	h.pages = h.pages[:keep]
+	if n&(hashPage-1) != 0 {
+		h.pages[keep-1] = h.pages[keep-1][:n&(hashPage-1)]
+	}
+	h.n = n
 }

@@ -83,7 +83,7 @@ type oplog struct {
 	// [changes[i], changes[i+1])); hashes holds the hashes of a prefix of
 	// them (all, except after Load until one is needed).
 	changes []int
-	hashes  []Hash
+	hashes  hashList
 	// hashIdx finds a change by hash.
 	hashIdx changeIndex
 
@@ -395,13 +395,13 @@ func (l *oplog) findChange(h Hash) int {
 	l.ensureIndexed()
 	// Live changes usually name the latest changes as parents: look at
 	// those first, in the cache, before the index.
-	hs := l.hashes[:l.indexed]
-	for k := len(hs) - 1; k >= 0 && k >= len(hs)-recentChanges; k-- {
-		if hs[k] == h {
+	n := l.indexed
+	for k := n - 1; k >= 0 && k >= n-recentChanges; k-- {
+		if *l.hashes.at(k) == h {
 			return k
 		}
 	}
-	return l.hashIdx.find(hs, h)
+	return l.hashIdx.find(&l.hashes, n, h)
 }
 
 // recentChanges is how many of the latest changes findChange compares
@@ -411,24 +411,19 @@ const recentChanges = 4
 // hashOf returns the hash of change ci.
 func (l *oplog) hashOf(ci int) Hash {
 	l.ensureHashed()
-	return l.hashes[ci]
+	return *l.hashes.at(ci)
 }
 
 // addChange records a sealed change starting at lv with hash h. The hash
 // index catches up lazily, on the next lookup.
 func (l *oplog) addChange(lv int, h Hash) {
-	if len(l.hashes) != len(l.changes) {
+	if l.hashes.len() != len(l.changes) {
 		// Callers look parents up (or build the change's parents) first,
 		// which hashes everything before.
 		panic("crdt: a hashed change added before earlier ones were hashed")
 	}
 	l.changes = appendDoubling(l.changes, lv)
-	if len(l.hashes) == cap(l.hashes) && cap(l.changes) > cap(l.hashes) {
-		// A decoder sized changes for the whole history: size hashes the
-		// same rather than regrow them (32 bytes a change) step by step.
-		l.hashes = slices.Grow(l.hashes, cap(l.changes)-len(l.hashes))
-	}
-	l.hashes = append(l.hashes, h)
+	l.hashes.push(h)
 }
 
 // addUnhashed records a change whose hash is computed when first needed
@@ -440,22 +435,23 @@ func (l *oplog) addUnhashed(lv int) {
 // ensureHashed computes the hashes of changes added unhashed. A change's
 // hash covers its parents' hashes, so they are computed in order.
 func (l *oplog) ensureHashed() {
-	if len(l.hashes) == len(l.changes) {
+	if l.hashes.len() == len(l.changes) {
 		return
 	}
+	l.hashes.reserve(len(l.changes))
 	var hashes []Hash
-	for ci := len(l.hashes); ci < len(l.changes); ci++ {
+	for ci := l.hashes.len(); ci < len(l.changes); ci++ {
 		start := l.changes[ci]
 		hashes = hashes[:0]
 		for _, p := range l.parentsOf(start) {
 			if ci > 0 && p == start-1 {
-				hashes = append(hashes, l.hashes[ci-1])
+				hashes = append(hashes, *l.hashes.at(ci - 1))
 			} else {
-				hashes = append(hashes, l.hashes[l.changeAt(p)])
+				hashes = append(hashes, *l.hashes.at(l.changeAt(p)))
 			}
 		}
 		sortHashes(hashes)
-		l.hashes = append(l.hashes, l.changeHash(start, l.changeEnd(ci), hashes))
+		l.hashes.push(l.changeHash(start, l.changeEnd(ci), hashes))
 	}
 	l.trimHashScratch()
 }
@@ -486,7 +482,7 @@ func (l *oplog) ensureIndexed() {
 	}
 	l.ensureHashed()
 	for ci := l.indexed; ci < len(l.changes); ci++ {
-		l.hashIdx.add(l.hashes, ci)
+		l.hashIdx.add(&l.hashes, ci)
 	}
 	l.indexed = len(l.changes)
 }
