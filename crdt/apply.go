@@ -131,8 +131,9 @@ func (d *Doc) checkNew(c *Change) (int, []int, error) {
 		return 0, nil, fmt.Errorf("change %s: %w: no ops", c.Hash, ErrInvalid)
 	}
 	var next uint64
-	if i, ok := l.agentIdx[c.Author]; ok {
-		next = l.next[i]
+	agent, known := l.agentOf(c.Author)
+	if known {
+		next = l.next[agent]
 	}
 	if c.Seq < next {
 		return 0, nil, fmt.Errorf("change %s by %s reuses sequence %d (have %d): %w", c.Hash, c.Author, c.Seq, next, ErrEquivocation)
@@ -155,7 +156,7 @@ func (d *Doc) checkNew(c *Change) (int, []int, error) {
 	}
 	if c.Seq > 0 {
 		// An author always builds on its own previous change.
-		prev := l.lvOf(l.agentIdx[c.Author], c.Seq-1)
+		prev := l.lvOf(agent, c.Seq-1) // c.Seq == next > 0: the author is known
 		if !containsInt(parents, prev) && !l.contains(parents, prev) {
 			return 0, nil, fmt.Errorf("change %s by %s does not follow its author's previous change: %w", c.Hash, c.Author, ErrInvalid)
 		}

@@ -94,7 +94,7 @@ type oplog struct {
 	heapBuf []lvItem // scratch for graph walks
 	// hints are the table indexes the last lookups found: walks in LV
 	// order find the next one there or just after. Lookups check them.
-	hints   struct{ op, aa int }
+	hints   struct{ op, aa, agent int }
 	markBuf logMark // arrays the live mark reuses
 	scratch mergeScratch
 	// hasher hashes changes; hbuf and hops are its scratch for bodies.
@@ -117,8 +117,22 @@ func (l *oplog) len() int {
 	return l.ops[len(l.ops)-1].end()
 }
 
+// agentOf returns the index of author a, if the log has one. Changes
+// arrive in runs by one author, so the last author found is compared
+// before the map is asked.
+func (l *oplog) agentOf(a Author) (int, bool) {
+	if h := l.hints.agent; h < len(l.agents) && l.agents[h] == a {
+		return h, true
+	}
+	i, ok := l.agentIdx[a]
+	if ok {
+		l.hints.agent = i
+	}
+	return i, ok
+}
+
 func (l *oplog) agent(a Author) int {
-	if i, ok := l.agentIdx[a]; ok {
+	if i, ok := l.agentOf(a); ok {
 		return i
 	}
 	i := len(l.agents)
