@@ -513,7 +513,7 @@ func (e *Editor) schedulePreview() {
 // renderPreview renders the Markdown source into the preview now.
 func (e *Editor) renderPreview() {
 	if e.previewOn {
-		e.preview.ParseMarkdown(e.win) // a large document previews its window
+		e.preview.render(e.win) // a large document previews its window
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/quire-dev/quire/crdt/trace"
 )
 
 // glQuad returns the width and height of the quad Fyne 2.7.1's GL painter
@@ -111,4 +114,50 @@ func TestPreviewDrawsOnlyVisibleLines(t *testing.T) {
 		t.Fatalf("the preview scrolled to %g, want 2000", top)
 	}
 	check(2000)
+}
+
+// oneCharRows returns the rows of the preview's text that hold a single
+// character: Fyne 2.7.1 wraps a segment one character per row when it
+// starts in the last pixels of a row.
+func oneCharRows(objs []fyne.CanvasObject) []string {
+	rows := map[float32]string{}
+	for _, o := range objs {
+		if t, ok := o.(*canvas.Text); ok {
+			rows[t.Position().Y] += t.Text
+		}
+	}
+	var one []string
+	for _, r := range rows {
+		if r = strings.TrimSpace(r); len([]rune(r)) == 1 {
+			one = append(one, r)
+		}
+	}
+	return one
+}
+
+// TestPreviewWrapsWords renders the start of the automerge paper (LaTeX
+// that Fyne's Markdown renderer splits into many segments) in the
+// preview, and checks that no row holds a lone character, which the same
+// Markdown in a plain RichText does.
+func TestPreviewWrapsWords(t *testing.T) {
+	tr, err := trace.Load(paperTrace)
+	if err != nil {
+		t.Skipf("trace: %v", err)
+	}
+	md := string([]rune(tr.EndContent)[:1500])
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	e.preview.render(md)
+	e.preview.Resize(fyne.NewSize(362, e.preview.MinSize().Height))
+	e.preview.view.ScrollToOffset(fyne.NewPos(0, 0))
+	objs := test.WidgetRenderer(e.preview).(*crispText).WidgetRenderer.Objects()
+	if one := oneCharRows(objs); len(one) > 0 {
+		t.Errorf("%d rows of the preview hold one character: %q", len(one), one)
+	}
+
+	plain := widget.NewRichTextFromMarkdown(md)
+	plain.Wrapping = fyne.TextWrapWord
+	plain.Resize(fyne.NewSize(362, 2000))
+	if one := oneCharRows(test.WidgetRenderer(plain).Objects()); len(one) == 0 {
+		t.Log("a plain RichText wraps this Markdown correctly too: the check above proves nothing here")
+	}
 }
