@@ -112,8 +112,12 @@ func (h *hashList) push(x Hash) {
 	}
 	pg := h.pages[p]
 	if len(pg) == cap(pg) {
-		// Only the first page is ever below a full page's capacity.
-		ng := make([]Hash, len(pg), min(max(2*cap(pg), 8), hashPage))
+		// The first page grows by doubling; later ones are made full size.
+		c := hashPage
+		if p == 0 {
+			c = min(max(2*cap(pg), 8), hashPage)
+		}
+		ng := make([]Hash, len(pg), c)
 		copy(ng, pg)
 		pg = ng
 	}
