@@ -33,10 +33,16 @@ type mergeScratch struct {
 	ones                 []int
 	newChunks, oldChunks []chunk
 	back, fwd, behind    []lvRange
-	sufMin               []int
-	parents, target      []int  // a checked change's parents; a batch's target
-	one                  [1]int // a one-op version
-	two                  [1]int // a chunk's one parent
+	ahead                []lvRange // discarded half of mergeCached's diff
+	// A diff mergeCached computed that walkNew's first moveTo would
+	// compute again: back and fwd hold the diff from diffFrom to diffTo
+	// while diffKnown.
+	diffKnown        bool
+	diffFrom, diffTo []int
+	sufMin           []int
+	parents, target  []int  // a checked change's parents; a batch's target
+	one              [1]int // a one-op version
+	two              [1]int // a chunk's one parent
 }
 
 // maxScratch bounds the buffers a log keeps between merges, in items: a
@@ -62,6 +68,9 @@ func (sc *mergeScratch) trim() {
 	}
 	if cap(sc.behind) > maxScratch {
 		sc.behind = nil
+	}
+	if cap(sc.ahead) > maxScratch {
+		sc.ahead = nil
 	}
 	if cap(sc.sufMin) > maxScratch {
 		sc.sufMin = nil
@@ -130,6 +139,7 @@ func (m *merger) merge(target []int, newSpans []lvRange) (err error) {
 	l := m.l
 	sc := &l.scratch
 	sc.ones = sc.ones[:0]
+	sc.diffKnown = false
 	defer sc.trim()
 	if m.cache != nil {
 		defer func() {
@@ -212,8 +222,15 @@ func (m *merger) mergeCached(newSpans []lvRange) (bool, error) {
 		m.l.scratch.one[0] = ch.end - 1
 		prep = m.l.scratch.one[:]
 	}
+	if len(chunks) == 1 {
+		// walkNew's first move is the diff just computed, if no op
+		// goes in behind it.
+		sc.diffKnown = true
+		sc.diffFrom = append(sc.diffFrom[:0], c.prep...)
+		sc.diffTo = append(sc.diffTo[:0], chunks[0].parents...)
+	}
 	// Ops the branch applied since (local edits) go in without effect.
-	sc.behind, sc.back = l.diffInto(m.frontier, c.frontier, sc.behind, sc.back)
+	sc.behind, sc.ahead = l.diffInto(m.frontier, c.frontier, sc.behind, sc.ahead)
 	sc.oldChunks = l.chunks(sc.oldChunks, sc.behind)
 	prep, err := m.walk(t, c.prep, sc.oldChunks, false)
 	if err != nil {
@@ -255,11 +272,15 @@ func (m *merger) applyDirect(start, end int) error {
 // moveTo retreats and advances the tracker's prepare version from prep to
 // parents.
 func (m *merger) moveTo(t *tracker, prep, parents []int) {
+	sc := &m.l.scratch
+	known := sc.diffKnown
+	sc.diffKnown = false
 	if equalInts(prep, parents) {
 		return
 	}
-	sc := &m.l.scratch
-	sc.back, sc.fwd = m.l.diffInto(prep, parents, sc.back, sc.fwd)
+	if !known || !equalInts(prep, sc.diffFrom) || !equalInts(parents, sc.diffTo) {
+		sc.back, sc.fwd = m.l.diffInto(prep, parents, sc.back, sc.fwd)
+	}
 	back, fwd := sc.back, sc.fwd
 	for i := len(back) - 1; i >= 0; i-- {
 		t.retreat(back[i].start, back[i].end-back[i].start)
