@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"slices"
 	"sort"
 	"unicode/utf8"
@@ -473,7 +474,33 @@ func (l *oplog) ensureHashed() {
 // changeHash returns the hash of the change made of LVs [start, end) with
 // the given parents' hashes (sorted), encoding it from the log.
 func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
-	agent, _ := l.agentAt(start)
+	agent, seq := l.agentAt(start)
+	ri := l.opIndex(start)
+	if r := &l.ops[ri]; start < end && end <= r.end() {
+		// Inside one run (every typed change): its one op encodes as
+		// it is, with no op list to build.
+		b := hashPrefix(l.hbuf[:0], l.id)
+		b = append(b, changeVersion)
+		b = append(b, l.agents[agent][:]...)
+		b = binary.AppendUvarint(b, seq)
+		b = binary.AppendUvarint(b, uint64(len(parents)))
+		for i := range parents {
+			b = append(b, parents[i][:]...)
+		}
+		i, j := start-r.lv, end-r.lv
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, opHeader(r.kind, j-i, r.kind == Delete && r.rev && j-i > 1))
+		b = binary.AppendUvarint(b, uint64(r.piecePos(i, j)))
+		if r.kind == Insert {
+			bs, be := l.runByteRange(ri, i, j)
+			b = binary.AppendUvarint(b, uint64(be-bs))
+			b = append(b, l.content[bs:be]...)
+		} else {
+			b = append(b, 0)
+		}
+		l.hbuf = b
+		return l.hasher.hash(agent, b)
+	}
 	l.hbuf, l.hops = l.appendBody(hashPrefix(l.hbuf[:0], l.id), start, end, parents, l.hops)
 	return l.hasher.hash(agent, l.hbuf)
 }
