@@ -479,13 +479,18 @@ func (d *decoder) bytes(n int) []byte {
 	return s
 }
 
-// uvarint reads a minimal unsigned varint. A one-byte value (most of
-// them) is read inline; longer ones go through uvarintLong. After an
+// uvarint reads a minimal unsigned varint. One- and two-byte values
+// (nearly all) are read here; longer ones go through uvarintLong. After an
 // error d.b is empty, so the fast path never runs.
 func (d *decoder) uvarint() uint64 {
-	if b := d.b; len(b) > 0 && b[0] < 0x80 {
+	b := d.b
+	if len(b) > 0 && b[0] < 0x80 {
 		d.b = b[1:]
 		return uint64(b[0])
+	}
+	if len(b) > 1 && b[1] < 0x80 && b[1] != 0 { // two bytes, minimal
+		d.b = b[2:]
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7
 	}
 	return d.uvarintLong()
 }

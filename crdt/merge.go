@@ -34,6 +34,7 @@ type mergeScratch struct {
 	newChunks, oldChunks []chunk
 	back, fwd, behind    []lvRange
 	ahead                []lvRange // discarded half of mergeCached's diff
+	edits                []Edit    // the block merges' first edits come from (addEdit)
 	// A diff mergeCached computed that walkNew's first moveTo would
 	// compute again: back and fwd hold the diff from diffFrom to diffTo
 	// while diffKnown.
@@ -437,7 +438,7 @@ func (m *merger) insert(ri, i, j, pos int) {
 		// drops bytes of a failed batch, whose edits are dropped too).
 		l := m.l
 		bs, be := l.runByteRange(ri, i, j)
-		m.edits = append(m.edits, Edit{Pos: pos, Text: unsafeString(l.content[bs:be])})
+		m.addEdit(Edit{Pos: pos, Text: unsafeString(l.content[bs:be])})
 	}
 }
 
@@ -447,9 +448,31 @@ func (m *merger) delete(pos, n int) {
 	case m.text != nil:
 		m.text.Delete(pos, n)
 	case m.collect:
-		m.edits = append(m.edits, Edit{Pos: pos, Del: n})
+		m.addEdit(Edit{Pos: pos, Del: n})
 	}
 }
+
+// addEdit appends e to the merge's edits. A merge's first edit goes in a
+// slot of a shared block (editBlock edits long) with room for just one,
+// so applying a typed change, which makes one edit, allocates a block
+// every editBlock changes instead of a slice each time; a second edit
+// moves the slice out, as append does. The returned slices never
+// overlap: a slot is handed out once.
+func (m *merger) addEdit(e Edit) {
+	if m.edits == nil {
+		sc := &m.l.scratch
+		if len(sc.edits) == cap(sc.edits) {
+			sc.edits = make([]Edit, 0, editBlock)
+		}
+		k := len(sc.edits)
+		sc.edits = sc.edits[:k+1]
+		m.edits = sc.edits[k : k : k+1]
+	}
+	m.edits = append(m.edits, e)
+}
+
+// editBlock is how many first edits share one allocation.
+const editBlock = 32
 
 func (e Edit) String() string {
 	if e.Del > 0 {
