@@ -132,6 +132,18 @@ func (l *docList) info(id app.DocID) (app.DocInfo, bool) {
 	return app.DocInfo{}, false
 }
 
+// learn records the title taken from the text of document id, just
+// opened, and lists it under that title if the peer has none for it yet
+// ("Untitled": it learns titles from sealed changes, so a document just
+// created with its text, as by Import, is listed so until it is edited).
+func (l *docList) learn(id app.DocID, title string) {
+	l.derived = title
+	l.known[id] = title
+	if i := indexByID(l.all, id); i >= 0 && l.all[i].Title == "Untitled" {
+		l.all[i].Title = title
+	}
+}
+
 // retitle updates the open document's title from its text, unless it has
 // a title of its own: the list shows the set title if there is one, else
 // the one taken from the text, so a title that matches the text's old

@@ -250,8 +250,7 @@ func (e *Editor) open(id app.DocID) {
 	e.doc, e.stop, e.rev, e.others = doc, stop, rev, nil
 	e.ws, e.we = 0, 0
 	e.setText(text, 0, 0)
-	e.docs.derived = app.Title(text)
-	e.docs.known[id] = e.docs.derived
+	e.docs.learn(id, app.Title(text))
 	if doc.Rights() < app.Write {
 		e.src.Disable()
 	} else {

@@ -16,13 +16,14 @@ import (
 	"fyne.io/fyne/v2/driver"
 
 	"github.com/quire-dev/quire/app"
+	"github.com/quire-dev/quire/crdt/trace"
 )
 
 // TestScreenshotsGL takes the README's screenshots of two editors in real
 // windows (Fyne's GL driver): Ana writes a trip plan, Rui joins it over
 // loopback libp2p, adds a line and selects a word, and each window is
 // read back from the X server into $QUIRE_SCREENSHOTS (skipped when that
-// is not set):
+// is not set); then Ana opens the automerge paper:
 //
 //	QUIRE_SCREENSHOTS=$PWD/docs xvfb-run -a -s '-screen 0 1920x1080x24' go test -tags glbench -run ScreenshotsGL ./ui/
 func TestScreenshotsGL(t *testing.T) {
@@ -76,7 +77,7 @@ func TestScreenshotsGL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	for name, w := range map[string]fyne.Window{"editor-ana.png": aw, "editor-rui.png": rw} {
+	shoot := func(name string, w fyne.Window) {
 		var xwin uint32
 		var size fyne.Size
 		onUI(func() {
@@ -106,6 +107,24 @@ func TestScreenshotsGL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	shoot("editor-ana.png", aw)
+	shoot("editor-rui.png", rw)
+
+	// Then Ana opens the automerge paper (~105k characters): the entry
+	// shows whole lines around the cursor, with the slider beside it.
+	tr, err := trace.Load(paperTrace)
+	if err != nil {
+		t.Fatalf("trace: %v", err)
+	}
+	onUI(func() {
+		if !ana.create(tr.EndContent) {
+			t.Error("creating the paper failed")
+		}
+		ana.src.setCursor(0)
+		ana.renderPreview()
+	})
+	waitTicks(3)
+	shoot("editor-large-document.png", aw)
 }
 
 // glNetEditor opens a networked peer on loopback (connected to connect)

@@ -91,3 +91,20 @@ func TestKeystrokeLeavesPanelsAlone(t *testing.T) {
 		t.Error("the people panel was not rebuilt after the name changed")
 	}
 }
+
+// TestCreatedDocumentListedByTitle: a document created with its text (as
+// Import does) is listed under the title taken from it at once, not as
+// "Untitled" until it is edited.
+func TestCreatedDocumentListedByTitle(t *testing.T) {
+	e, _ := newEditor(t, openLib(t, t.TempDir()), Options{})
+	if !e.create("# Hello\nworld") {
+		t.Fatal("create failed")
+	}
+	if d, _ := e.docs.info(e.Open()); d.Title != "Hello" {
+		t.Errorf("listed as %q, want %q", d.Title, "Hello")
+	}
+	i := indexByID(e.docs.shown, e.Open())
+	if i < 0 || e.docs.shown[i].Title != "Hello" {
+		t.Errorf("shown list: %v", e.docs.shown)
+	}
+}
