@@ -11,7 +11,9 @@ import (
 
 // preview is the rendered Markdown beside the source: Fyne's RichText,
 // with its lines of text moved onto whole pixels so that Fyne 2.7.1's GL
-// painter draws them pixel for pixel.
+// painter draws them pixel for pixel, its same-style pieces of text
+// joined (render), and only its lines in view given to the painter
+// (crispText.Objects).
 //
 // The painter draws a canvas.Text from a texture as wide as its measured
 // width rounded, onto a quad as wide as its rounded right edge less its
@@ -43,8 +45,8 @@ func newPreview() *preview {
 // brackets); render joins neighbours of the same style into one. Besides
 // laying out fewer objects, this avoids most of a Fyne 2.7.1 wrapping
 // bug: a text segment that starts in the last few pixels of a row gets
-// wrapped one character per row (fyne-io/fyne#4303, fixed upstream after
-// 2.7.1); it still can when the style changes there.
+// wrapped one character per row (fyne-io/fyne#4303, fixed upstream by
+// #6200 after 2.7.1); it still can when the style changes there.
 func (p *preview) render(md string) {
 	parsed := widget.NewRichTextFromMarkdown(md).Segments
 	joined := make([]widget.RichTextSegment, 0, len(parsed))

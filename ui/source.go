@@ -274,7 +274,7 @@ func applyEdits(text string, edits []app.Edit, marks []int) (string, bool) {
 // entry's border is a rounded rectangle drawn as one quad over the whole
 // entry whose fragment shader computes a rounded outline for every pixel.
 // Without a GPU (Mesa's llvmpipe, as under Xvfb) that one border cost
-// 4-7 ms of every frame on the 1200x760 window, more than all the text.
+// 3-7 ms of every frame on the 1200x760 window, more than all the text.
 // So the source draws its background square-cornered (the plain
 // rectangle shader) and its border as four thin rectangles in the
 // border's colour, which follows focus and theme as the entry sets it.
