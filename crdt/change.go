@@ -557,6 +557,12 @@ func (l *oplog) appendBodyText(b []byte, start, end int, parents []Hash, ops []O
 		}
 		ops = append(ops, op)
 	}
+	if !single && start < end {
+		// One op per run at most: one allocation for a long change.
+		if k := l.opIndex(end-1) - ri0 + 1; cap(ops) < k {
+			ops = make([]Op, 0, k)
+		}
+	}
 	for ri, s := ri0, start; s < end && !single; ri++ {
 		r := &l.ops[ri]
 		i, j := s-r.lv, min(end, r.end())-r.lv

@@ -177,10 +177,22 @@ func (d *Doc) buildChange(start, end int) *Change {
 
 // splitText gives each insert op of ops its part of text.
 func splitText(ops []Op, text string) {
+	// text holds exactly the code points the inserts insert; if it has
+	// as many bytes, they are all ASCII and each op takes op.Len bytes.
+	runes := 0
+	for i := range ops {
+		if ops[i].Kind == Insert {
+			runes += ops[i].Len
+		}
+	}
+	ascii := runes == len(text)
 	for i := range ops {
 		if op := &ops[i]; op.Kind == Insert {
 			n := 0
-			for k := 0; k < op.Len; k++ {
+			if ascii {
+				n = op.Len
+			}
+			for k := 0; k < op.Len && !ascii; k++ {
 				if text[n] < utf8.RuneSelf {
 					n++
 				} else {
