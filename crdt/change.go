@@ -131,16 +131,23 @@ func appendOp(ops []Op, op Op) []Op {
 	return append(ops, op)
 }
 
+// appendChangeHead appends the start of a change's canonical encoding,
+// everything before its ops: version, author, sequence number, parents.
+func appendChangeHead(b []byte, author *Author, seq uint64, parents []Hash) []byte {
+	b = append(b, changeVersion)
+	b = append(b, author[:]...)
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, uint64(len(parents)))
+	for i := range parents {
+		b = append(b, parents[i][:]...)
+	}
+	return b
+}
+
 // appendChangeBody appends c's canonical encoding (everything but the hash)
 // to b.
 func appendChangeBody(b []byte, c *Change) []byte {
-	b = append(b, changeVersion)
-	b = append(b, c.Author[:]...)
-	b = binary.AppendUvarint(b, c.Seq)
-	b = binary.AppendUvarint(b, uint64(len(c.Parents)))
-	for i := range c.Parents {
-		b = append(b, c.Parents[i][:]...)
-	}
+	b = appendChangeHead(b, &c.Author, c.Seq, c.Parents)
 	b = binary.AppendUvarint(b, uint64(len(c.Ops)))
 	text := 0
 	for i := range c.Ops {
@@ -580,13 +587,7 @@ func (l *oplog) appendBodyText(b []byte, start, end int, parents []Hash, ops []O
 	if tStart >= 0 {
 		text = l.content[tStart:tEnd]
 	}
-	b = append(b, changeVersion)
-	b = append(b, l.agents[agent][:]...)
-	b = binary.AppendUvarint(b, seq)
-	b = binary.AppendUvarint(b, uint64(len(parents)))
-	for i := range parents {
-		b = append(b, parents[i][:]...)
-	}
+	b = appendChangeHead(b, &l.agents[agent], seq, parents)
 	b = binary.AppendUvarint(b, uint64(len(ops)))
 	for i := range ops {
 		op := &ops[i]

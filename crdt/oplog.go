@@ -480,13 +480,7 @@ func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
 		// Inside one run (every typed change): its one op encodes as
 		// it is, with no op list to build.
 		b := hashPrefix(l.hbuf[:0], l.id)
-		b = append(b, changeVersion)
-		b = append(b, l.agents[agent][:]...)
-		b = binary.AppendUvarint(b, seq)
-		b = binary.AppendUvarint(b, uint64(len(parents)))
-		for i := range parents {
-			b = append(b, parents[i][:]...)
-		}
+		b = appendChangeHead(b, &l.agents[agent], seq, parents)
 		i, j := start-r.lv, end-r.lv
 		b = append(b, 1)
 		b = binary.AppendUvarint(b, opHeader(r.kind, j-i, r.kind == Delete && r.rev && j-i > 1))
