@@ -29,7 +29,7 @@ func (db *DB) snapshotDue(ctx context.Context) (wait time.Duration, err error) {
 		if m.SinceSnapshot < every {
 			return false
 		}
-		idle := now.Sub(m.Modified)
+		idle := max(now.Sub(m.Modified), 0) // a clock set back waits one quiet period, not the jump
 		if q <= 0 || idle >= q || m.SinceSnapshot >= snapshotCap*every {
 			return true
 		}
