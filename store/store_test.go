@@ -467,3 +467,36 @@ func TestRunCompactsWhenQuiet(t *testing.T) {
 	default:
 	}
 }
+
+// TestQuietCompactionClockSetBack: a document last changed "in the future"
+// (the clock was set back since) waits one quiet period, not the jump.
+func TestQuietCompactionClockSetBack(t *testing.T) {
+	const every, quiet = 20, 2 * time.Second
+	id := docID(4)
+	d := crdt.New(id, author(1))
+	cs := randomEdits(t, rand.New(rand.NewPCG(4, 4)), d, every)
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	waits := make(chan time.Duration, 1)
+	db := openT(t, Config{Dir: t.TempDir(), SnapshotEvery: every, SnapshotQuiet: quiet, Now: now,
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return make(chan time.Time) }})
+	defer db.Close()
+	if err := db.Append(id, cs...); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(-time.Hour)
+	mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- db.Run(ctx) }()
+	// The committer signalled the due document when it stored it.
+	if w := <-waits; w != quiet {
+		t.Errorf("after the clock went back an hour, the pass waits %v, want %v", w, quiet)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
