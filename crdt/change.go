@@ -136,6 +136,12 @@ func appendOp(ops []Op, op Op) []Op {
 func appendChangeHead(b []byte, author *Author, seq uint64, parents []Hash) []byte {
 	b = append(b, changeVersion)
 	b = append(b, author[:]...)
+	return appendSeqParents(b, seq, parents)
+}
+
+// appendSeqParents appends the part of a change's head after its author:
+// sequence number and parents.
+func appendSeqParents(b []byte, seq uint64, parents []Hash) []byte {
 	b = binary.AppendUvarint(b, seq)
 	b = binary.AppendUvarint(b, uint64(len(parents)))
 	for i := range parents {
@@ -303,23 +309,54 @@ func (h *hasher) hashParts(slot int, pre, body []byte) Hash {
 	return Hash(h.out)
 }
 
+// firstAuthorBytes is how many bytes of the author's key the first SHA-256
+// block of a change hash holds, after hashPrefix and the version byte (the
+// rest of the block): that block depends on the document and the author
+// only, so a hasher slot kept for an author of one document always holds it.
+var firstAuthorBytes = sha256.BlockSize - len(changeDomain) - len(DocID{}) - 1
+
+// hashAfter returns the SHA-256 of the message made of the first block
+// that slot holds followed by rest, which the caller knows to be that
+// block (a log's slot for one of its authors, filled by hash: see
+// firstAuthorBytes); it reports false if the slot holds none or the saved
+// state cannot be read raw, and then the caller hashes the whole message.
+// It pads rest in place and returns it, so the caller keeps its array:
+// the message's first block is never rebuilt, copied or compared.
+func (h *hasher) hashAfter(slot int, rest []byte) (Hash, []byte, bool) {
+	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || !rawState() {
+		return Hash{}, rest, false
+	}
+	if err := h.state.UnmarshalBinary(h.mids[slot].state); err != nil {
+		return Hash{}, rest, false
+	}
+	return h.padRaw(rest, sha256.BlockSize+len(rest))
+}
+
 // finishRaw hashes rest into d, which holds the state after the first
 // block of a message of n bytes, with the message's padding, and returns
 // the chaining value read from the saved state.
 func (h *hasher) finishRaw(rest []byte, n int) (Hash, bool) {
-	t := append(h.tail[:0], rest...)
+	var sum Hash
+	var ok bool
+	sum, h.tail, ok = h.padRaw(append(h.tail[:0], rest...), n)
+	return sum, ok
+}
+
+// padRaw appends to t, the end of a message of n bytes whose start d has
+// hashed, the message's padding, hashes it into d and returns the chaining
+// value read from the saved state, and t padded.
+func (h *hasher) padRaw(t []byte, n int) (Hash, []byte, bool) {
 	t = append(t, 0x80)
 	var zeros [sha256.BlockSize]byte
 	t = append(t, zeros[:(sha256.BlockSize+56-len(t)%sha256.BlockSize)%sha256.BlockSize]...)
 	t = binary.BigEndian.AppendUint64(t, uint64(n)*8)
-	h.tail = t
 	h.d.Write(t)
 	st, err := h.state.AppendBinary(h.out[:0])
 	h.out = st
 	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
-		return Hash{}, false
+		return Hash{}, t, false
 	}
-	return Hash(st[len(rawMagic):]), true
+	return Hash(st[len(rawMagic):]), t, true
 }
 
 // hashPrefix appends what a change hash covers before the change's body;

@@ -102,6 +102,9 @@ type oplog struct {
 	hasher hasher
 	hbuf   []byte
 	hops   []Op
+	// hashPrimed[agent]: the hasher's slot agent holds the first block
+	// of the agent's change hashes (see primeHash).
+	hashPrimed []bool
 	// open is the first LV of the unsealed local change, or -1: those ops
 	// belong to no change yet.
 	open int
@@ -479,24 +482,59 @@ func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
 	if r := &l.ops[ri]; start < end && end <= r.end() {
 		// Inside one run (every typed change): its one op encodes as
 		// it is, with no op list to build.
+		i, j := start-r.lv, end-r.lv
+		if agent < len(l.hashPrimed) && l.hashPrimed[agent] {
+			// The hasher's slot for the author holds the first block
+			// (hashPrefix, version, the start of the author's key):
+			// only the rest is built and hashed.
+			b := append(l.hbuf[:0], l.agents[agent][firstAuthorBytes:]...)
+			b = l.appendRunOp(appendSeqParents(b, seq, parents), ri, i, j)
+			sum, b, ok := l.hasher.hashAfter(agent, b)
+			l.hbuf = b
+			if ok {
+				return sum
+			}
+		}
 		b := hashPrefix(l.hbuf[:0], l.id)
 		b = appendChangeHead(b, &l.agents[agent], seq, parents)
-		i, j := start-r.lv, end-r.lv
-		b = append(b, 1)
-		b = binary.AppendUvarint(b, opHeader(r.kind, j-i, r.kind == Delete && r.rev && j-i > 1))
-		b = binary.AppendUvarint(b, uint64(r.piecePos(i, j)))
-		if r.kind == Insert {
-			bs, be := l.runByteRange(ri, i, j)
-			b = binary.AppendUvarint(b, uint64(be-bs))
-			b = append(b, l.content[bs:be]...)
-		} else {
-			b = append(b, 0)
-		}
+		b = l.appendRunOp(b, ri, i, j)
 		l.hbuf = b
-		return l.hasher.hash(agent, b)
+		sum := l.hasher.hash(agent, b)
+		l.primeHash(agent)
+		return sum
 	}
 	l.hbuf, l.hops = l.appendBody(hashPrefix(l.hbuf[:0], l.id), start, end, parents, l.hops)
 	return l.hasher.hash(agent, l.hbuf)
+}
+
+// appendRunOp appends the op list of a change made of ops [i, j) of run
+// ri: one op, and its text.
+func (l *oplog) appendRunOp(b []byte, ri, i, j int) []byte {
+	r := &l.ops[ri]
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, opHeader(r.kind, j-i, r.kind == Delete && r.rev && j-i > 1))
+	b = binary.AppendUvarint(b, uint64(r.piecePos(i, j)))
+	if r.kind == Insert {
+		bs, be := l.runByteRange(ri, i, j)
+		b = binary.AppendUvarint(b, uint64(be-bs))
+		return append(b, l.content[bs:be]...)
+	}
+	return append(b, 0)
+}
+
+// primeHash records that the hasher's slot for agent now holds the first
+// block of the agent's change hashes in this log (every message hashed
+// with slot agent starts with that block, as hash put it there, unless it
+// was too short to use the slot; hashAfter checks the slot is filled), so
+// changeHash can hash only what follows it.
+func (l *oplog) primeHash(agent int) {
+	if firstAuthorBytes < 0 || firstAuthorBytes > len(Author{}) {
+		return
+	}
+	for len(l.hashPrimed) <= agent {
+		l.hashPrimed = append(l.hashPrimed, false)
+	}
+	l.hashPrimed[agent] = true
 }
 
 // trimHashScratch drops changeHash's buffers when a big change grew them,
