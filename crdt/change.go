@@ -346,10 +346,15 @@ func (h *hasher) finishRaw(rest []byte, n int) (Hash, bool) {
 // hashed, the message's padding, hashes it into d and returns the chaining
 // value read from the saved state, and t padded.
 func (h *hasher) padRaw(t []byte, n int) (Hash, []byte, bool) {
-	t = append(t, 0x80)
-	var zeros [sha256.BlockSize]byte
-	t = append(t, zeros[:(sha256.BlockSize+56-len(t)%sha256.BlockSize)%sha256.BlockSize]...)
-	t = binary.BigEndian.AppendUint64(t, uint64(n)*8)
+	// 0x80, zeros up to 8 bytes short of a block boundary, the length:
+	// written in place when t has room (it does from the second change
+	// on), rather than appended piece by piece.
+	k := len(t)
+	pad := 1 + (sha256.BlockSize+55-k%sha256.BlockSize)%sha256.BlockSize
+	t = slices.Grow(t, pad+8)[:k+pad+8]
+	t[k] = 0x80
+	clear(t[k+1 : k+pad])
+	binary.BigEndian.PutUint64(t[k+pad:], uint64(n)*8)
 	h.d.Write(t)
 	st, err := h.state.AppendBinary(h.out[:0])
 	h.out = st

@@ -88,6 +88,7 @@ func (l *oplog) diffInto(a, b []int, onlyA, onlyB []lvRange) ([]lvRange, []lvRan
 	if equalInts(a, b) {
 		return onlyA, onlyB
 	}
+	hint := -1
 	if len(a) == 1 && len(b) == 1 {
 		x, y := a[0], b[0]
 		ex, ey := l.entryAt(x), l.entryAt(y)
@@ -96,6 +97,11 @@ func (l *oplog) diffInto(a, b []int, onlyA, onlyB []lvRange) ([]lvRange, []lvRan
 		}
 		if y > x && ex == ey {
 			return onlyA, append(onlyB, lvRange{x + 1, y + 1})
+		}
+		// The walk starts at the later of the two: its entry is known.
+		hint = ex
+		if y > x {
+			hint = ey
 		}
 	}
 	h := lvHeap(l.heapBuf[:0])
@@ -106,7 +112,6 @@ func (l *oplog) diffInto(a, b []int, onlyA, onlyB []lvRange) ([]lvRange, []lvRan
 		h.push(lvItem{x, flagB})
 	}
 	shared := 0
-	hint := -1
 	for len(h) > 0 {
 		it := h.pop()
 		lv, flag := it.lv, it.flag
