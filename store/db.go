@@ -361,8 +361,9 @@ func (db *DB) Run(ctx context.Context) error {
 			return nil
 		case <-db.dirty:
 			// While the quiet timer is armed it will look again; only a
-			// document at the cap needs a pass now.
-			if quiet == nil || db.urgent.Swap(false) {
+			// document at the cap needs a pass now. The flag is cleared
+			// on every wake-up, so a pass never runs for a stale one.
+			if urgent := db.urgent.Swap(false); quiet == nil || urgent {
 				quiet = nil
 				pass()
 			}
