@@ -25,6 +25,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/p2p/mailproto"
 	"github.com/quire-dev/quire/p2p/syncproto"
 )
 
@@ -111,6 +112,9 @@ type Config struct {
 	EventBuffer int
 	// Sim runs the node on a simulated network (tests only; see Sim).
 	Sim Sim
+	// Mailbox, if not nil, serves relay mailbox requests
+	// (mailproto.ProtocolID), at most 32 at once; a relay sets it.
+	Mailbox Mailbox
 }
 
 // Node is one libp2p host: TCP and QUIC transports, Noise security, bounded
@@ -133,8 +137,9 @@ type Node struct {
 	stop  chan struct{} // closed when Run begins shutting down
 	wg    sync.WaitGroup
 
-	events  chan PeerEvent
-	mdnsHit chan peer.AddrInfo // bounded; full means the finding is dropped (mDNS repeats)
+	events       chan PeerEvent
+	mailboxSlots chan struct{}      // a token per mailbox request being served
+	mdnsHit      chan peer.AddrInfo // bounded; full means the finding is dropped (mDNS repeats)
 
 	randMu sync.Mutex
 	rand   *mrand.Rand
@@ -343,6 +348,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.host, n.ps = h, ps
 	h.SetStreamHandler(syncproto.ProtocolID, n.handleSyncStream)
+	if n.cfg.Mailbox != nil {
+		n.mailboxSlots = make(chan struct{}, maxMailboxStreams)
+		h.SetStreamHandler(mailproto.ProtocolID, n.handleMailboxStream)
+	}
 	h.Network().Notify(connNotifee{n})
 	n.goLoop(n.reconnectLoop)
 	n.goLoop(n.syncLoop)

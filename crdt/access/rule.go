@@ -285,7 +285,10 @@ const (
 	KindComment
 	// KindAccess carries access records (revocations, token grants); needs Admin.
 	KindAccess
-	// KindRelay stores and forwards a document's ciphertext; needs Relay.
+	// KindRelay is, like KindRead, an action at a time rather than a
+	// change: a relay storing or handing out a document's ciphertext. It
+	// needs Relay, and every effective revocation that applies to the
+	// proof refuses it.
 	KindRelay
 	// KindRead is not a change but an action at a time: reading the
 	// document (a peer syncing it, a device opening it). It needs Read, and
@@ -351,21 +354,25 @@ type Policy struct {
 
 // Authorize is the one authorization decision of Quire: every replica
 // calls it on every change it admits and for every action it allows (and a
-// relay that checks capabilities must call it too). For a change c it
+// relay calls it for its own mandate and for every member's request). For a change c it
 // decides whether c may be part of the document's history: proof verifies
 // for c.Author at c.Time, grants the right c.Kind needs, and no effective
 // revocation that applies to proof causally precedes c (see Ruling.Cut).
-// For KindRead it decides whether c.Author may read the document at
-// c.Time: proof verifies then, grants Read, and no effective revocation
-// applies to it. It returns the proof's rights or an error wrapping the
+// For the actions KindRead and KindRelay it decides whether c.Author may
+// read (or relay) the document at c.Time: proof verifies then, grants the
+// right, and no effective revocation applies to it. It returns the proof's rights or an error wrapping the
 // sentinel that decided.
 //
 // It is pure: its verdict depends on its arguments only (no clock, no
 // I/O; Policy.Cache only saves work), so every replica decides alike.
 func Authorize(c ChangeInfo, proof *Token, p Policy) (Rights, error) {
 	what := fmt.Sprintf("change %x", c.Ref[:8])
-	if c.Kind == KindRead {
+	action := c.Kind == KindRead || c.Kind == KindRelay
+	switch c.Kind {
+	case KindRead:
 		what = "read by " + Fingerprint(c.Author[:])
+	case KindRelay:
+		what = "relay by " + Fingerprint(c.Author[:])
 	}
 	need := c.Kind.Needs()
 	if need == None {
@@ -375,7 +382,7 @@ func Authorize(c ChangeInfo, proof *Token, p Policy) (Rights, error) {
 		return None, fmt.Errorf("authorize %s: no proof: %w", what, ErrMalformed)
 	}
 	vp := VerifyParams{Doc: p.Doc, Root: p.Root, Audience: c.Author, Now: c.Time, Cache: p.Cache}
-	if c.Kind == KindRead && p.Ruling != nil {
+	if action && p.Ruling != nil {
 		vp.Revoked = p.Ruling
 	}
 	rights, err := Verify(proof, vp)
@@ -385,7 +392,7 @@ func Authorize(c ChangeInfo, proof *Token, p Policy) (Rights, error) {
 	if !rights.Covers(need) {
 		return None, fmt.Errorf("authorize %s: holds %v, needs %v: %w", what, rights, need, ErrInsufficientRights)
 	}
-	if c.Kind == KindRead || p.Ruling == nil {
+	if action || p.Ruling == nil {
 		return rights, nil
 	}
 	h := p.History

@@ -173,7 +173,10 @@ func TestRevocationCausalCut(t *testing.T) {
 		{ChangeRef{0xb2}, "bob", bob, KindText, nil},
 		{ChangeRef{0xb3}, "bob", bob, KindText, ErrRevoked},
 		{ChangeRef{0xb3}, "friend", bobsFriend, KindText, ErrInsufficientRights},
-		{ChangeRef{0xb1}, "friend", bobsFriend, KindRelay, ErrInsufficientRights},
+		// A relay action is refused by any revocation applying to its
+		// proof, wherever the revocation stands (here bob's, above the
+		// friend), before its rights are looked at.
+		{ChangeRef{0xb1}, "friend", bobsFriend, KindRelay, ErrRevoked},
 		{ChangeRef{0xb3}, "root", root, KindAccess, nil},
 	}
 	for _, tt := range tests {
@@ -309,5 +312,39 @@ func TestRevocationRank(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAuthorizeRelayAction checks that a relay's mandate is an action like
+// KindRead: granted by a relay token, refused by a token without the relay
+// bit, and refused once the relay's key or token is revoked, with no
+// history to place the revocation in.
+func TestAuthorizeRelayAction(t *testing.T) {
+	relayTok := chain(t, Relay, "root", "relay")
+	admin := chain(t, Admin, "root", "root")
+	act := ChangeInfo{Author: testPub("relay"), Kind: KindRelay, Time: testEpoch}
+	pol := Policy{Doc: testDoc, Root: testPub("root")}
+	if _, err := Authorize(act, relayTok, pol); err != nil {
+		t.Fatalf("relay token: %v", err)
+	}
+	if _, err := Authorize(act, chain(t, Admin, "root", "relay"), pol); !errors.Is(err, ErrInsufficientRights) {
+		t.Errorf("admin token without the relay bit: got %v, want %v", err, ErrInsufficientRights)
+	}
+	for _, kind := range []TargetKind{TargetKey, TargetToken} {
+		target := [32]byte(testPub("relay"))
+		if kind == TargetToken {
+			target = relayTok.ID()
+		}
+		rec, err := Revoke(admin, testKey("root"), kind, target, testEpoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol.Ruling = Decide(dag{}, []RevocationEvent{{Change: rec.ID(), Author: testPub("root"), Record: rec}}, testDoc, testPub("root"))
+		if len(pol.Ruling.Effective()) != 1 {
+			t.Fatalf("revocation of %v not effective: %v", kind, pol.Ruling.Void())
+		}
+		if _, err := Authorize(act, relayTok, pol); !errors.Is(err, ErrRevoked) {
+			t.Errorf("after revoking the relay's %v: got %v, want %v", kind, err, ErrRevoked)
+		}
 	}
 }
