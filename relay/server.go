@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p"
+	"github.com/quire-dev/quire/p2p/mailproto"
 )
 
 // DefaultListenAddrs are the public addresses quire-relay listens on unless
@@ -28,13 +33,28 @@ type Config struct {
 	PrivateKey ed25519.PrivateKey
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// DataDir, if not empty, is where the relay keeps its mailbox (a
+	// Badger database in DataDir/mailbox): members of a document store its
+	// encrypted changes there for members that are offline. Empty means
+	// circuit relay only.
+	DataDir string
+	// Mailbox tunes the mailbox; the zero value means the defaults.
+	Mailbox MailboxConfig
+	// Now is the relay's clock, at which capabilities and retention are
+	// checked; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is a Quire relay: a libp2p node offering circuit relay v2 to Quire
-// peers. New validates its configuration and starts nothing; Run serves.
+// peers and, with a data directory, a mailbox of encrypted changes. New
+// validates its configuration and starts nothing; Run serves.
 type Server struct {
+	cfg  Config
 	node *p2p.Node
 	log  *slog.Logger
+
+	mu sync.RWMutex
+	mb *mailbox // open while Run serves, if cfg.DataDir is set
 }
 
 // New checks cfg and returns a Server that is not yet listening.
@@ -49,16 +69,35 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	node, err := p2p.New(p2p.Config{
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: log}
+	pcfg := p2p.Config{
 		ListenAddrs:  cfg.ListenAddrs,
 		PrivateKey:   cfg.PrivateKey,
 		Logger:       log,
 		RelayService: true,
-	})
+	}
+	if cfg.DataDir != "" {
+		pcfg.Mailbox = s
+	}
+	node, err := p2p.New(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	return &Server{node: node, log: log}, nil
+	s.node = node
+	return s, nil
+}
+
+// Serve decides one mailbox request (p2p.Mailbox); the node calls it.
+func (s *Server) Serve(from access.Key, req mailproto.Request) mailproto.Response {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mb == nil {
+		return mailproto.Refuse(mailproto.CodeInternal, "mailbox closed")
+	}
+	return s.mb.Serve(from, req)
 }
 
 // ID returns the relay's peer id. Any goroutine may call it at any time.
@@ -76,7 +115,26 @@ func (s *Server) Addrs() []ma.Multiaddr { return s.node.Addrs() }
 // of the relay's goroutines have stopped.
 func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("relay starting", "peer", s.node.ID())
-	if err := s.node.Run(ctx); err != nil {
+	if s.cfg.DataDir != "" {
+		mb, err := openMailbox(filepath.Join(s.cfg.DataDir, "mailbox"), access.PublicKeyOf(s.cfg.PrivateKey), s.cfg.Mailbox, s.cfg.Now, s.log)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.mb = mb
+		s.mu.Unlock()
+	}
+	err := s.node.Run(ctx)
+	if s.cfg.DataDir != "" {
+		s.mu.Lock()
+		cerr := s.mb.close()
+		s.mb = nil
+		s.mu.Unlock()
+		if cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close mailbox: %w", cerr))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
 	s.log.Info("relay stopped")

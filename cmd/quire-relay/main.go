@@ -1,16 +1,22 @@
 // Command quire-relay runs a Quire relay: a libp2p host that Quire peers
-// dial to reach each other through circuit relay v2. It keeps a persistent
+// dial to reach each other through circuit relay v2, and a mailbox that
+// keeps the end-to-end encrypted changes of the documents whose members
+// gave it a relay token, for members that are offline. It keeps a persistent
 // Ed25519 identity in its data directory, so its peer id and addresses stay
 // the same across restarts, prints them at start, and shuts down cleanly on
 // SIGINT or SIGTERM.
 //
 // Usage:
 //
-//	quire-relay [-listen MULTIADDR[,MULTIADDR...]]... [-data DIR] [-log-level LEVEL]
+//	quire-relay [-listen MULTIADDR[,MULTIADDR...]]... [-data DIR] [-mailbox=false]
+//	            [-doc-quota MiB] [-max-docs N] [-retention DURATION]
+//	            [-allow-root KEY]... [-log-level LEVEL]
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,13 +24,17 @@ import (
 	"strings"
 
 	"github.com/quire-dev/quire/cmd/internal/cli"
+	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p"
 	"github.com/quire-dev/quire/relay"
 	"github.com/quire-dev/quire/store"
 )
 
 const description = `quire-relay relays connections between Quire peers that cannot reach
-each other directly. Give other peers one of the addresses it prints.
+each other directly, and keeps their encrypted changes for peers that are
+offline. Give other peers one of the addresses it prints; to use its mailbox
+for a document, an admin of the document gives it a relay token for the key
+it prints.
 
 environment:
   QUIRE_RELAY_DATA   data directory, unless -data is given`
@@ -41,6 +51,8 @@ type options struct {
 	listen  []string
 	dataDir string
 	level   slog.Level
+	mailbox bool
+	mbox    relay.MailboxConfig
 }
 
 // parse reads quire-relay's flags. done reports that the program must exit
@@ -50,7 +62,13 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	common := cli.AddCommon(fs)
 	listen := &cli.ListFlag{Values: relay.DefaultListenAddrs}
 	fs.Var(listen, "listen", "`multiaddrs` to listen on, comma-separated or repeated")
-	fs.StringVar(&opts.dataDir, "data", "", "data `directory` holding the identity key (default $QUIRE_RELAY_DATA or the platform's user data directory)")
+	fs.StringVar(&opts.dataDir, "data", "", "data `directory` holding the identity key and the mailbox (default $QUIRE_RELAY_DATA or the platform's user data directory)")
+	fs.BoolVar(&opts.mailbox, "mailbox", true, "keep members' encrypted changes for peers that are offline")
+	quota := fs.Int64("doc-quota", relay.DefaultDocQuota>>20, "`MiB` of encrypted changes the mailbox keeps per document")
+	fs.IntVar(&opts.mbox.MaxDocs, "max-docs", relay.DefaultMaxDocs, "`documents` the mailbox serves at most")
+	fs.DurationVar(&opts.mbox.Retention, "retention", relay.DefaultRetention, "how long the mailbox keeps a change")
+	roots := &cli.ListFlag{}
+	fs.Var(roots, "allow-root", "serve only documents owned by these `keys` (hex Ed25519, comma-separated or repeated); default any document whose members give this relay a relay token")
 	if code, done := cli.Parse(fs, args); done {
 		return opts, code, true
 	}
@@ -72,6 +90,17 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		}
 		opts.dataDir = dir
 	}
+	if *quota <= 0 || opts.mbox.MaxDocs <= 0 || opts.mbox.Retention <= 0 {
+		return opts, cli.Usagef(stderr, "quire-relay", "-doc-quota, -max-docs and -retention must be positive"), true
+	}
+	opts.mbox.DocQuota = *quota << 20
+	for _, r := range roots.Values {
+		b, err := hex.DecodeString(r)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return opts, cli.Usagef(stderr, "quire-relay", "-allow-root %q: want a 64-digit hex Ed25519 public key", r), true
+		}
+		opts.mbox.Roots = append(opts.mbox.Roots, access.Key(b))
+	}
 	opts.listen, opts.level = listen.Values, common.LogLevel
 	return opts, cli.ExitOK, false
 }
@@ -90,7 +119,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "quire-relay:", err)
 		return cli.ExitError
 	}
-	srv, err := relay.New(relay.Config{ListenAddrs: opts.listen, PrivateKey: key, Logger: log})
+	cfg := relay.Config{ListenAddrs: opts.listen, PrivateKey: key, Logger: log, Mailbox: opts.mbox}
+	if opts.mailbox {
+		cfg.DataDir = opts.dataDir
+	}
+	srv, err := relay.New(cfg)
 	if err != nil {
 		return cli.Usagef(stderr, "quire-relay", "%v", err)
 	}
@@ -103,6 +136,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(&b, "peer id: %s\n", srv.ID())
 		for _, a := range srv.Addrs() {
 			fmt.Fprintf(&b, "address: %s\n", a)
+		}
+		if opts.mailbox {
+			fmt.Fprintf(&b, "mailbox: on; members give it a relay token for key %s\n", access.PublicKeyOf(key))
 		}
 		io.WriteString(stdout, b.String())
 	case err := <-served:

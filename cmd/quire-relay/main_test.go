@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,6 +29,8 @@ func TestFlags(t *testing.T) {
 		{"empty listen", []string{"-listen", ","}, 2, "", "-listen needs at least one address"},
 		{"bad multiaddr", []string{"-data", "DATA", "-listen", "127.0.0.1:4001"}, 2, "", `listen address "127.0.0.1:4001"`},
 		{"argument", []string{"now"}, 2, "", `unexpected argument "now"`},
+		{"bad root", []string{"-data", "DATA", "-allow-root", "abcd"}, 2, "", `-allow-root "abcd": want a 64-digit hex`},
+		{"zero quota", []string{"-data", "DATA", "-doc-quota", "0"}, 2, "", "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +103,12 @@ func TestServeAndRestart(t *testing.T) {
 		info, err := peer.AddrInfoFromP2pAddr(addr)
 		if err != nil || info.ID.String() != id {
 			t.Errorf("address %s does not end in /p2p/%s (%v)", addr, id, err)
+		}
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "mailbox: on; members give it a relay token for key ") {
+			t.Errorf("third line %q, want the mailbox's key", lines.Text())
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "mailbox")); err != nil {
+			t.Errorf("mailbox database: %v", err)
 		}
 		cancel()
 		go io.Copy(io.Discard, outR)

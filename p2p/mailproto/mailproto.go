@@ -50,10 +50,10 @@ const (
 	// MaxFrameSize bounds a frame's body: the largest Get answer (one more
 	// box than MaxGetBytes may hold, plus per-box overhead) or the largest
 	// Put (a box, two proofs, the revocations).
-	MaxFrameSize = MaxGetBytes + MaxBoxSize + maxBoxesPerGet*boxOverhead + 64<<10
+	MaxFrameSize = MaxGetBytes + MaxBoxSize + MaxBoxesPerGet*boxOverhead + 64<<10
 
-	// maxBoxesPerGet bounds the count field of a Boxes answer.
-	maxBoxesPerGet = 4096
+	// MaxBoxesPerGet bounds the boxes of one Get answer.
+	MaxBoxesPerGet = 4096
 	// boxOverhead bounds a box's bytes on the wire besides its data.
 	boxOverhead = 3*binary.MaxVarintLen64 + len(access.Key{})
 	// maxRequestSize bounds a request body, checked before it is read.
@@ -403,8 +403,8 @@ func DecodeResponse(body []byte) (Response, error) {
 		p.Seq = r.uvarint("seq")
 	case TypeBoxes:
 		n := r.uvarint("box count")
-		if r.err == nil && n > maxBoxesPerGet {
-			r.fail("%d boxes (limit %d)", n, maxBoxesPerGet)
+		if r.err == nil && n > MaxBoxesPerGet {
+			r.fail("%d boxes (limit %d)", n, MaxBoxesPerGet)
 		}
 		last := uint64(0)
 		for i := uint64(0); r.err == nil && i < n; i++ {

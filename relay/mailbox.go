@@ -1,0 +1,527 @@
+package relay
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/quire-dev/quire/crdt"
+	"github.com/quire-dev/quire/crdt/access"
+	"github.com/quire-dev/quire/p2p/mailproto"
+)
+
+// Mailbox defaults.
+const (
+	// DefaultDocQuota is the box bytes a document may hold on the relay.
+	DefaultDocQuota = 64 << 20
+	// DefaultMaxDocs is how many documents a relay keeps mailboxes for.
+	DefaultMaxDocs = 10000
+	// DefaultRetention is how long a box is kept.
+	DefaultRetention = 30 * 24 * time.Hour
+	// maxDocRevocations bounds the revocation records kept per document;
+	// a request bringing more is refused CodeFull.
+	maxDocRevocations = 1024
+)
+
+// MailboxConfig configures the relay's mailbox.
+type MailboxConfig struct {
+	// DocQuota bounds the bytes of boxes one document holds; a Put that
+	// would pass it, once expired boxes are dropped, is refused CodeFull
+	// and stores nothing (the members keep their changes; they sync when
+	// they meet). 0 means DefaultDocQuota.
+	DocQuota int64
+	// MaxDocs bounds the documents with a mailbox; a request for a new one
+	// past it is refused CodeFull. 0 means DefaultMaxDocs.
+	MaxDocs int
+	// Retention is how long a box is kept after it was put; older boxes
+	// are skipped by Get and dropped by the next Put. 0 means
+	// DefaultRetention.
+	Retention time.Duration
+	// Roots, if not empty, are the only document owners (root keys) the
+	// relay serves: an operator pins the people it relays for. Empty means
+	// any document whose members give the relay a relay capability; the
+	// first valid one pins the document's root for good.
+	Roots []access.Key
+}
+
+func (c *MailboxConfig) fill() {
+	if c.DocQuota <= 0 {
+		c.DocQuota = DefaultDocQuota
+	}
+	if c.MaxDocs <= 0 {
+		c.MaxDocs = DefaultMaxDocs
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+}
+
+// mailbox is the relay's store-and-forward service: per document, the
+// pinned root, the relay's own capability, the revocations members showed
+// it and the boxes, in Badger. It decides every request with
+// access.Authorize. Requests are served one at a time (mu); each is a few
+// Badger operations.
+type mailbox struct {
+	cfg   MailboxConfig
+	self  access.Key
+	now   func() time.Time
+	log   *slog.Logger
+	db    *badger.DB
+	cache *access.SigCache
+
+	mu   sync.Mutex
+	docs int // documents with a mailbox
+}
+
+// Badger keys: a prefix byte, the document id, and per kind a suffix.
+const (
+	keyDoc        = 'd' // + doc → docMeta
+	keyBox        = 'b' // + doc + seq (8, big-endian) → from (32) + time (8) + data
+	keyRevocation = 'r' // + doc + record id (32) → record encoding
+)
+
+func docKey(kind byte, doc crdt.DocID) []byte {
+	return append([]byte{kind}, doc[:]...)
+}
+
+func boxKey(doc crdt.DocID, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(docKey(keyBox, doc), seq)
+}
+
+// docMeta is a document's mailbox record.
+type docMeta struct {
+	root   access.Key
+	next   uint64 // the next box's seq
+	first  uint64 // the oldest seq that may still be held
+	bytes  int64  // box data held
+	nrevs  int    // revocation records held
+	mandat []byte // the relay's capability, encoded
+}
+
+func (m *docMeta) encode() []byte {
+	b := append([]byte{1}, m.root[:]...)
+	b = binary.AppendUvarint(b, m.next)
+	b = binary.AppendUvarint(b, m.first)
+	b = binary.AppendUvarint(b, uint64(m.bytes))
+	b = binary.AppendUvarint(b, uint64(m.nrevs))
+	return append(b, m.mandat...)
+}
+
+func decodeMeta(b []byte) (*docMeta, error) {
+	if len(b) < 33 || b[0] != 1 {
+		return nil, errors.New("mailbox record: bad header")
+	}
+	m := &docMeta{root: access.Key(b[1:33])}
+	b = b[33:]
+	var vals [4]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("mailbox record: bad field")
+		}
+		vals[i], b = v, b[n:]
+	}
+	m.next, m.first, m.bytes, m.nrevs = vals[0], vals[1], int64(vals[2]), int(vals[3])
+	m.mandat = slices.Clone(b)
+	return m, nil
+}
+
+// openMailbox opens (or creates) the mailbox database in dir.
+func openMailbox(dir string, self access.Key, cfg MailboxConfig, now func() time.Time, log *slog.Logger) (*mailbox, error) {
+	cfg.fill()
+	const mt = 16 << 20
+	opts := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithSyncWrites(true).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(mt).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(mt / 4).
+		// Boxes up to 1 MiB stay in the LSM tree, whose compaction
+		// reclaims pruned ones (only a full-size box's header tips it
+		// into the value log). It must stay under 15% of the memtable.
+		WithValueThreshold(1 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(mt).
+		WithIndexCacheSize(4 << 20).
+		WithCompression(options.None)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("relay: open mailbox in %s: %w", dir, err)
+	}
+	m := &mailbox{cfg: cfg, self: self, now: now, log: log, db: db, cache: access.NewSigCache(4096)}
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{keyDoc}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			m.docs++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("relay: read mailbox: %w", err), db.Close())
+	}
+	return m, nil
+}
+
+func (m *mailbox) close() error { return m.db.Close() }
+
+// chainRoot returns the first link of t's chain (its issuer is the root).
+func chainRoot(t *access.Token) *access.Token {
+	for t.Parent != nil {
+		t = t.Parent
+	}
+	return t
+}
+
+// noOrder is the causal order a relay knows: none. Every revocation is
+// concurrent with every other, so Decide orders them by id alone.
+type noOrder struct{}
+
+func (noOrder) Precedes(a, b access.ChangeRef) bool { return false }
+
+// Serve decides and carries out one request from the device from.
+func (m *mailbox) Serve(from access.Key, req mailproto.Request) mailproto.Response {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	resp, err := m.serve(from, req)
+	if err != nil {
+		m.log.Error("mailbox request failed", "doc", req.Doc, "type", req.Type, "err", err)
+		return mailproto.Refuse(mailproto.CodeInternal, "relay storage failed")
+	}
+	if resp.Type == mailproto.TypeError {
+		m.log.Debug("mailbox request refused", "doc", req.Doc, "type", req.Type,
+			"from", access.Fingerprint(from[:]), "code", resp.Code, "why", resp.Msg)
+	}
+	return resp
+}
+
+// serve returns an error only for a storage failure; refusals are
+// responses.
+func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Response, error) {
+	doc := req.Doc
+	if len(req.Proof) == 0 {
+		return mailproto.Refuse(mailproto.CodeUnauthorized, "no proof of access to document %s", doc), nil
+	}
+	proof, err := access.Decode(req.Proof)
+	if err != nil {
+		return mailproto.Refuse(mailproto.CodeMalformed, "proof: %v", err), nil
+	}
+	var offered *access.Token
+	if len(req.RelayProof) > 0 {
+		if offered, err = access.Decode(req.RelayProof); err != nil {
+			return mailproto.Refuse(mailproto.CodeMalformed, "relay proof: %v", err), nil
+		}
+	}
+	if req.Type == mailproto.TypePut && len(req.Box) == 0 {
+		return mailproto.Refuse(mailproto.CodeMalformed, "empty box"), nil
+	}
+
+	meta, err := m.meta(doc)
+	if err != nil {
+		return mailproto.Response{}, err
+	}
+	isNew := meta == nil
+	if isNew {
+		if offered == nil {
+			return mailproto.Refuse(mailproto.CodeNoMandate, "this relay holds no relay capability for document %s; send one", doc), nil
+		}
+		meta = &docMeta{root: chainRoot(offered).Issuer, next: 1, first: 1}
+	}
+	if len(m.cfg.Roots) > 0 && !slices.Contains(m.cfg.Roots, meta.root) {
+		return mailproto.Refuse(mailproto.CodeNoMandate, "this relay serves only its operator's documents"), nil
+	}
+
+	// Revocations: the known ones and the new ones shown, each checked
+	// against the document's root.
+	events, err := m.revocations(doc)
+	if err != nil {
+		return mailproto.Response{}, err
+	}
+	var fresh []*access.Revocation
+	for i, b := range req.Revocations {
+		rec, err := access.DecodeRevocation(b)
+		if err != nil {
+			return mailproto.Refuse(mailproto.CodeMalformed, "revocation %d: %v", i, err), nil
+		}
+		if err := rec.Check(access.DocID(doc), meta.root); err != nil {
+			return mailproto.Refuse(mailproto.CodeMalformed, "revocation %d: %v", i, err), nil
+		}
+		id := access.ChangeRef(rec.ID())
+		if slices.ContainsFunc(events, func(ev access.RevocationEvent) bool { return ev.Change == id }) ||
+			slices.ContainsFunc(fresh, func(r *access.Revocation) bool { return r.ID() == rec.ID() }) {
+			continue
+		}
+		fresh = append(fresh, rec)
+		events = append(events, access.RevocationEvent{Change: id, Author: rec.Revoker(), Record: rec})
+	}
+	if meta.nrevs+len(fresh) > maxDocRevocations {
+		return mailproto.Refuse(mailproto.CodeFull, "document %s has %d revocation records (limit %d)", doc, meta.nrevs, maxDocRevocations), nil
+	}
+	if !isNew && len(fresh) > 0 {
+		// A valid record is a fact about the document, kept whatever
+		// becomes of this request.
+		if err := m.addRevocations(doc, meta, fresh); err != nil {
+			return mailproto.Response{}, err
+		}
+		fresh = nil
+	}
+	now := m.now()
+	pol := access.Policy{Doc: access.DocID(doc), Root: meta.root, Cache: m.cache}
+	if len(events) > 0 {
+		pol.Ruling = access.Decide(noOrder{}, events, access.DocID(doc), meta.root)
+	}
+
+	// The relay's own mandate: the one offered, else the one it holds.
+	mandate := func(tok *access.Token) error {
+		_, err := access.Authorize(access.ChangeInfo{Author: m.self, Kind: access.KindRelay, Time: now}, tok, pol)
+		return err
+	}
+	var mandateErr error
+	newMandate := false
+	if offered != nil {
+		if mandateErr = mandate(offered); mandateErr == nil {
+			newMandate = true
+		}
+	}
+	if !newMandate {
+		held := mandateErr
+		if len(meta.mandat) > 0 {
+			tok, err := access.Decode(meta.mandat)
+			if err != nil {
+				return mailproto.Response{}, fmt.Errorf("stored relay proof of %s: %w", doc, err)
+			}
+			held = mandate(tok)
+		} else if held == nil {
+			held = errors.New("none held")
+		}
+		if held != nil {
+			if mandateErr == nil {
+				mandateErr = held
+			}
+			return mailproto.Refuse(mailproto.CodeNoMandate, "relay capability for document %s: %v", doc, mandateErr), nil
+		}
+	}
+
+	// The requester.
+	rights, err := access.Authorize(access.ChangeInfo{Author: from, Kind: access.KindRead, Time: now}, proof, pol)
+	if err != nil {
+		return mailproto.Refuse(mailproto.CodeUnauthorized, "%v", err), nil
+	}
+	if req.Type == mailproto.TypePut && !rights.Covers(access.Comment) {
+		return mailproto.Refuse(mailproto.CodeUnauthorized, "holds %v on document %s, putting needs comment", rights, doc), nil
+	}
+	if isNew && m.docs >= m.cfg.MaxDocs {
+		return mailproto.Refuse(mailproto.CodeFull, "the relay keeps mailboxes for %d documents (its limit)", m.docs), nil
+	}
+
+	if newMandate {
+		meta.mandat = offered.Encode()
+	}
+	var resp mailproto.Response
+	err = m.db.Update(func(txn *badger.Txn) error {
+		if err := setRevocations(txn, doc, meta, fresh); err != nil {
+			return err
+		}
+		switch req.Type {
+		case mailproto.TypePut:
+			if err := m.prune(txn, doc, meta, now); err != nil {
+				return err
+			}
+			if meta.bytes+int64(len(req.Box)) > m.cfg.DocQuota {
+				resp = mailproto.Refuse(mailproto.CodeFull, "document %s holds %d bytes on the relay; %d more would pass its quota of %d",
+					doc, meta.bytes, len(req.Box), m.cfg.DocQuota)
+				break
+			}
+			v := make([]byte, 0, 40+len(req.Box))
+			v = append(v, from[:]...)
+			v = binary.BigEndian.AppendUint64(v, uint64(now.Unix()))
+			v = append(v, req.Box...)
+			if err := txn.Set(boxKey(doc, meta.next), v); err != nil {
+				return err
+			}
+			resp = mailproto.Response{Type: mailproto.TypeStored, Seq: meta.next}
+			meta.next++
+			meta.bytes += int64(len(req.Box))
+		case mailproto.TypeGet:
+			var err error
+			if resp, err = m.get(txn, req, now); err != nil {
+				return err
+			}
+		}
+		return txn.Set(docKey(keyDoc, doc), meta.encode())
+	})
+	if err != nil {
+		return mailproto.Response{}, err
+	}
+	if isNew {
+		m.docs++
+		m.log.Info("mailbox opened", "doc", doc, "root", access.Fingerprint(meta.root[:]))
+	}
+	return resp, nil
+}
+
+// setRevocations stores recs for doc in txn and counts them in meta (which
+// the caller writes).
+func setRevocations(txn *badger.Txn, doc crdt.DocID, meta *docMeta, recs []*access.Revocation) error {
+	for _, rec := range recs {
+		id := rec.ID()
+		if err := txn.Set(append(docKey(keyRevocation, doc), id[:]...), rec.Encode()); err != nil {
+			return err
+		}
+	}
+	meta.nrevs += len(recs)
+	return nil
+}
+
+// addRevocations stores recs for the known document doc at once.
+func (m *mailbox) addRevocations(doc crdt.DocID, meta *docMeta, recs []*access.Revocation) error {
+	return m.db.Update(func(txn *badger.Txn) error {
+		if err := setRevocations(txn, doc, meta, recs); err != nil {
+			return err
+		}
+		return txn.Set(docKey(keyDoc, doc), meta.encode())
+	})
+}
+
+// meta reads doc's record, or nil if it has none.
+func (m *mailbox) meta(doc crdt.DocID) (*docMeta, error) {
+	var meta *docMeta
+	err := m.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(docKey(keyDoc, doc))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			meta, err = decodeMeta(v)
+			return err
+		})
+	})
+	return meta, err
+}
+
+// revocations reads doc's revocation records as events.
+func (m *mailbox) revocations(doc crdt.DocID) ([]access.RevocationEvent, error) {
+	var evs []access.RevocationEvent
+	err := m.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: docKey(keyRevocation, doc)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				rec, err := access.DecodeRevocation(v)
+				if err != nil {
+					return fmt.Errorf("stored revocation of %s: %w", doc, err)
+				}
+				evs = append(evs, access.RevocationEvent{Change: access.ChangeRef(rec.ID()), Author: rec.Revoker(), Record: rec})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return evs, err
+}
+
+// boxTime reads a stored box's time.
+func boxTime(v []byte) time.Time {
+	return time.Unix(int64(binary.BigEndian.Uint64(v[32:40])), 0)
+}
+
+// prune drops doc's boxes older than the retention, oldest first, and
+// moves meta.first past them.
+func (m *mailbox) prune(txn *badger.Txn, doc crdt.DocID, meta *docMeta, now time.Time) error {
+	cutoff := now.Add(-m.cfg.Retention)
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: docKey(keyBox, doc)})
+	defer it.Close()
+	var drop [][]byte
+	for it.Seek(boxKey(doc, meta.first)); it.Valid(); it.Next() {
+		item := it.Item()
+		var old bool
+		var size int
+		err := item.Value(func(v []byte) error {
+			if len(v) < 40 {
+				return fmt.Errorf("stored box %x: %d bytes", item.Key(), len(v))
+			}
+			old, size = boxTime(v).Before(cutoff), len(v)-40
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !old {
+			break
+		}
+		drop = append(drop, item.KeyCopy(nil))
+		meta.bytes -= int64(size)
+		meta.first = binary.BigEndian.Uint64(item.Key()[17:]) + 1
+	}
+	it.Close()
+	for _, k := range drop {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get reads the boxes after req.After, skipping expired ones.
+func (m *mailbox) get(txn *badger.Txn, req mailproto.Request, now time.Time) (mailproto.Response, error) {
+	limit := req.MaxBytes
+	if limit == 0 || limit > mailproto.MaxGetBytes {
+		limit = mailproto.MaxGetBytes
+	}
+	cutoff := now.Add(-m.cfg.Retention)
+	resp := mailproto.Response{Type: mailproto.TypeBoxes, Next: req.After}
+	if req.After == ^uint64(0) {
+		return resp, nil
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 16, Prefix: docKey(keyBox, req.Doc)})
+	defer it.Close()
+	var size uint64
+	for it.Seek(boxKey(req.Doc, req.After+1)); it.Valid(); it.Next() {
+		item := it.Item()
+		seq := binary.BigEndian.Uint64(item.Key()[17:])
+		var box mailproto.Box
+		err := item.Value(func(v []byte) error {
+			if len(v) < 40 {
+				return fmt.Errorf("stored box %x: %d bytes", item.Key(), len(v))
+			}
+			t := boxTime(v)
+			if t.Before(cutoff) {
+				return nil
+			}
+			box = mailproto.Box{Seq: seq, From: access.Key(v[:32]), Time: t.Unix(), Data: slices.Clone(v[40:])}
+			return nil
+		})
+		if err != nil {
+			return resp, err
+		}
+		if box.Seq == 0 { // expired: skipped, and passed by the cursor unless a box came first
+			if len(resp.Boxes) == 0 {
+				resp.Next = seq
+			}
+			continue
+		}
+		if len(resp.Boxes) > 0 && (size+uint64(len(box.Data)) > limit || len(resp.Boxes) == mailproto.MaxBoxesPerGet) {
+			resp.More = true
+			break
+		}
+		size += uint64(len(box.Data))
+		resp.Boxes = append(resp.Boxes, box)
+		resp.Next = seq
+	}
+	return resp, nil
+}
