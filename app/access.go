@@ -385,7 +385,7 @@ func (d *Doc) Members() []Member {
 	out := make([]Member, 0, len(m.members))
 	for k, t := range m.members {
 		_, err := m.verifyTimeless(t, k)
-		out = append(out, Member{Key: k, Fingerprint: access.Fingerprint(k[:]), Rights: t.Rights,
+		out = append(out, Member{Key: k, Fingerprint: access.Fingerprint(k[:]), Rights: t.Rights.Level(),
 			Expiry: time.Unix(t.Expiry, 0), Revoked: errors.Is(err, access.ErrRevoked), Self: k == m.self})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
@@ -393,7 +393,7 @@ func (d *Doc) Members() []Member {
 }
 
 // Rights returns what this device may do in the document now.
-func (d *Doc) Rights() access.Rights { return d.a.access.rights() }
+func (d *Doc) Rights() access.Rights { return d.a.access.rights().Level() }
 
 // Invite creates an invite link granting rights on the document until
 // expiry, delegated from this device's capability. Whoever holds the link
@@ -408,21 +408,38 @@ func (d *Doc) Invite(rights access.Rights, expiry time.Time) (string, error) {
 	if exp := time.Unix(own.Expiry, 0); expiry.After(exp) {
 		expiry = exp
 	}
-	inv, err := access.NewInvite(own, d.a.p.key, access.Grant{Rights: rights, NotBefore: now.Add(-time.Minute), Expiry: expiry}, d.a.p.cfg.Rand)
+	inv, err := access.NewInvite(own, d.a.p.key, access.Grant{Rights: rights &^ access.Relay, NotBefore: now.Add(-time.Minute), Expiry: expiry}, d.a.p.cfg.Rand)
 	if err != nil {
 		return "", fmt.Errorf("invite: %w", err)
 	}
-	return inv.String(), nil
+	key, err := d.a.p.docKey(d.a.id, own)
+	if errors.Is(err, ErrNoDocKey) {
+		return inv.String(), nil // the invitee syncs directly only, like this device
+	} else if err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
+	return withDocKey(inv.String(), key), nil
 }
 
 // Join accepts an invite link: this device delegates the invite's
 // capability to itself and the document appears in the list, empty until a
 // peer that holds it is reachable. Joining a document already here
 // upgrades this device's capability if the invite grants more.
-func (p *Peer) Join(link string) (DocID, error) {
+func (p *Peer) Join(link string) (_ DocID, err error) {
+	link, key, err := splitDocKey(link)
+	if err != nil {
+		return DocID{}, err
+	}
 	inv, err := access.ParseInvite(link)
 	if err != nil {
 		return DocID{}, err
+	}
+	if key != nil {
+		defer func() {
+			if _, kerr := p.db.Get(store.Tokens, docKeyName(DocID(inv.Doc))); errors.Is(kerr, store.ErrNotFound) && err == nil {
+				err = p.db.Put(store.Tokens, docKeyName(DocID(inv.Doc)), key)
+			}
+		}()
 	}
 	tok, err := inv.Accept(ed25519.PublicKey(p.self[:]), p.cfg.Now(), p.cfg.Rand)
 	if err != nil {
@@ -461,6 +478,10 @@ func (d *Doc) RevokeKey(k access.Key) error { return d.revoke(access.TargetKey, 
 // RevokeInvite revokes an invite link and every device that joined
 // through it.
 func (d *Doc) RevokeInvite(link string) error {
+	link, _, err := splitDocKey(link)
+	if err != nil {
+		return err
+	}
 	inv, err := access.ParseInvite(link)
 	if err != nil {
 		return err

@@ -32,6 +32,9 @@ type NetConfig struct {
 	MDNS bool
 	// Connect are multiaddrs (with /p2p/ id) to dial once running.
 	Connect []string
+	// Relays are relay multiaddrs (with /p2p/ id) whose mailboxes every
+	// open document syncs with, besides the peer's Relays setting.
+	Relays []string
 	// Node overrides other p2p.Node settings (tests: clock, seed, sync
 	// interval). Its ListenAddrs, PrivateKey, MDNS, PeerBook and Logger are
 	// set from the fields above and the peer. With Node.ManualSync the app
@@ -54,11 +57,15 @@ type P2P struct {
 
 	mu   sync.Mutex
 	docs map[DocID]*docNet
+
+	relay relayState
 }
 
 // NewNetwork returns a network for Config.Network.
 func NewNetwork(cfg NetConfig) *P2P {
-	return &P2P{cfg: cfg, ready: make(chan struct{}), poke: make(chan struct{}, 1), docs: map[DocID]*docNet{}}
+	return &P2P{cfg: cfg, ready: make(chan struct{}), poke: make(chan struct{}, 1), docs: map[DocID]*docNet{},
+		relay: relayState{poke: make(chan struct{}, 1), status: map[string]RelayStatus{},
+			partials: map[partialKey]*partial{}, mandates: map[mandateKey]*access.Token{}}}
 }
 
 // Run starts the libp2p node with p's identity and runs it until ctx ends.
@@ -98,6 +105,9 @@ func (n *P2P) Run(ctx context.Context, p *Peer) error {
 		}()
 	}
 	go n.watch(ctx)
+	if !n.cfg.Node.ManualSync { // then only explicit SyncRelays calls run rounds
+		go n.relayLoop(ctx)
+	}
 	return <-errc
 }
 
@@ -352,6 +362,7 @@ func (d *docNet) Publish(payload []byte) error {
 	if t == nil {
 		return p2p.ErrNotRunning
 	}
+	d.n.relaySoon()
 	err := t.Publish(context.Background(), payload)
 	if errors.Is(err, p2p.ErrTooLarge) {
 		d.n.node.Sync(d.a.id)

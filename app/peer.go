@@ -205,7 +205,7 @@ type DocInfo struct {
 	Title    string // the set title, else the first heading or line, else "Untitled"
 	Modified time.Time
 	Archived bool
-	Rights   access.Rights // what this device may do
+	Rights   access.Rights // what this device may do (the level: read to admin)
 }
 
 // List returns the documents on this device, most recently modified first;
@@ -227,7 +227,7 @@ func (p *Peer) List() ([]DocInfo, error) {
 			}
 		}
 		if pr, err := p.proof(in.ID); err == nil {
-			d.Rights = pr.Rights
+			d.Rights = pr.Rights.Level()
 		}
 		out = append(out, d)
 	}
@@ -244,7 +244,7 @@ func (p *Peer) Create(title string) (DocID, error) {
 	}
 	now := p.cfg.Now()
 	root, err := access.Issue(nil, p.key, access.Grant{
-		Audience: p.self, Doc: access.DocID(id), Rights: access.Admin,
+		Audience: p.self, Doc: access.DocID(id), Rights: access.Admin | access.Relay,
 		NotBefore: now.Add(-time.Minute), Expiry: now.AddDate(100, 0, 0),
 	}, p.cfg.Rand)
 	if err != nil {
@@ -254,6 +254,9 @@ func (p *Peer) Create(title string) (DocID, error) {
 		return id, err
 	}
 	if err := p.putProof(id, root); err != nil {
+		return id, err
+	}
+	if _, err := p.newDocKey(id); err != nil {
 		return id, err
 	}
 	return id, nil

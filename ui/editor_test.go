@@ -326,6 +326,19 @@ func TestSettings(t *testing.T) {
 	if err := e.ApplySettings(s); err == nil {
 		t.Error("empty display name accepted")
 	}
+	s.Name = "Ana"
+	relay := "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"
+	s.Relays = []string{relay, relay}
+	if err := e.ApplySettings(s); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.currentSettings().Relays; len(got) != 1 || got[0] != relay {
+		t.Errorf("relays %q, want the one given", got)
+	}
+	s.Relays = []string{"/ip4/127.0.0.1/tcp/4001"}
+	if err := e.ApplySettings(s); err == nil || !strings.Contains(err.Error(), "/p2p/") {
+		t.Errorf("relay without a peer id: %v", err)
+	}
 }
 
 func TestStatusText(t *testing.T) {

@@ -57,12 +57,14 @@ type Settings struct {
 	LAN          bool
 	Theme        string // themeSystem, themeLight or themeDark
 	DataDir      string
+	Relays       []string // relay multiaddrs whose mailboxes documents sync through
 }
 
 // currentSettings reads the settings now in effect.
 func (e *Editor) currentSettings() Settings {
 	name, colour := e.peer.Identity()
-	s := Settings{Name: name, Colour: colour, LAN: e.peer.LANDiscovery(), Theme: themeSystem, DataDir: e.opts.DataDir}
+	s := Settings{Name: name, Colour: colour, LAN: e.peer.LANDiscovery(), Theme: themeSystem, DataDir: e.opts.DataDir,
+		Relays: e.peer.Relays()}
 	if a := fyne.CurrentApp(); a != nil {
 		s.Theme = a.Preferences().StringWithFallback(prefTheme, themeSystem)
 	}
@@ -77,6 +79,9 @@ func (e *Editor) ApplySettings(s Settings) error {
 		return err
 	}
 	if err := e.peer.SetLANDiscovery(s.LAN); err != nil {
+		return err
+	}
+	if err := e.peer.SetRelays(s.Relays); err != nil {
 		return err
 	}
 	if a := fyne.CurrentApp(); a != nil {
@@ -134,10 +139,17 @@ func (e *Editor) ShowSettings() {
 		data.Disable()
 		dataNote = "Set with -data or QUIRE_DATA when starting Quire."
 	}
+	relays := widget.NewMultiLineEntry()
+	relays.SetText(strings.Join(cur.Relays, "\n"))
+	relays.SetPlaceHolder("/dns4/relay.example.org/tcp/4001/p2p/12D3KooW…")
+	relays.SetMinRowsVisible(2)
+	relays.Wrapping = fyne.TextWrapBreak
 	items := []*widget.FormItem{
 		widget.NewFormItem("Display name", name),
 		widget.NewFormItem("Colour", container.NewBorder(nil, nil, swatch, pick, colour)),
 		widget.NewFormItem("LAN", container.NewVBox(lan, widget.NewLabel("Takes effect when Quire starts next."))),
+		widget.NewFormItem("Relays", container.NewVBox(relays,
+			widget.NewLabel("One address per line. Shared documents also sync through these\nrelays' mailboxes, end-to-end encrypted, for peers not reachable."))),
 		widget.NewFormItem("Theme", themes),
 		widget.NewFormItem("Data directory", container.NewVBox(data, widget.NewLabel(dataNote))),
 	}
@@ -145,7 +157,8 @@ func (e *Editor) ShowSettings() {
 		if !ok {
 			return
 		}
-		s := Settings{Name: name.Text, Colour: strings.TrimSpace(colour.Text), LAN: lan.Checked, Theme: themeSystem, DataDir: data.Text}
+		s := Settings{Name: name.Text, Colour: strings.TrimSpace(colour.Text), LAN: lan.Checked, Theme: themeSystem, DataDir: data.Text,
+			Relays: strings.Fields(relays.Text)}
 		for _, t := range themeLabels {
 			if t.label == themes.Selected {
 				s.Theme = t.value
@@ -155,7 +168,7 @@ func (e *Editor) ShowSettings() {
 			e.fail("settings", err)
 		}
 	}, e.window)
-	d.Resize(fyne.NewSize(560, 460))
+	d.Resize(fyne.NewSize(600, 580))
 	d.Show()
 }
 

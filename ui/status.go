@@ -92,6 +92,32 @@ func peersText(peers []app.NetPeer) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// relaysText describes the relays and how the last round with each went.
+func relaysText(rs []app.RelayStatus, set []string) string {
+	if len(rs) == 0 && len(set) == 0 {
+		return "No relays. Add one in Settings to sync with peers you cannot reach directly."
+	}
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.Addr] = true
+		fmt.Fprintf(&b, "%s — ", r.Addr)
+		switch {
+		case r.Err != "":
+			fmt.Fprintf(&b, "failed at %s: %s", r.Last.Format("15:04:05"), r.Err)
+		default:
+			fmt.Fprintf(&b, "synced at %s", r.Last.Format("15:04:05"))
+		}
+		b.WriteString("\n")
+	}
+	for _, a := range set {
+		if !seen[a] {
+			fmt.Fprintf(&b, "%s — not synced yet\n", a)
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // ShowPeers opens the peers panel: this device, the peers it is
 // connected to and how (on the LAN, direct, through a relay), and a field
 // to connect to a peer by address.
@@ -136,11 +162,18 @@ func (e *Editor) ShowPeers() {
 			})
 		}()
 	})
-	refresh := widget.NewButton("Refresh", func() { list.SetText(peersText(nw.Peers())) })
+	relays := widget.NewLabel(relaysText(nw.RelayStatus(), e.peer.Relays()))
+	relays.Wrapping = fyne.TextWrapBreak
+	refresh := widget.NewButton("Refresh", func() {
+		list.SetText(peersText(nw.Peers()))
+		relays.SetText(relaysText(nw.RelayStatus(), e.peer.Relays()))
+	})
 	body := container.NewVBox(self,
 		widget.NewLabel("Finding peers on this network (LAN): "+lan),
 		widget.NewLabelWithStyle("Connected", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		list, refresh, widget.NewSeparator(), addrs,
+		list,
+		widget.NewLabelWithStyle("Relays", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		relays, refresh, widget.NewSeparator(), addrs,
 		container.NewBorder(nil, nil, nil, connect, addr))
 	d := dialog.NewCustom("Peers", "Close", container.NewVScroll(body), e.window)
 	d.Resize(fyne.NewSize(600, 440))

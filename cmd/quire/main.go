@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	quire [-data DIR] [-listen ADDR]... [-connect ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
+//	quire [-data DIR] [-listen ADDR]... [-connect ADDR]... [-relay ADDR]... [-offline] [-log-level LEVEL] [-smoke DURATION]
 //
 // The data directory is -data if given, else $QUIRE_DATA, else the one
 // chosen in the editor's settings (stored in the file data-dir in the
@@ -46,6 +46,7 @@ type options struct {
 	dataDir string
 	listen  cli.ListFlag
 	connect cli.ListFlag
+	relays  cli.ListFlag
 	offline bool
 	smoke   time.Duration
 	log     *slog.Logger
@@ -112,6 +113,7 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.StringVar(&opts.dataDir, "data", "", "data `directory` (default $QUIRE_DATA or the platform's user data directory)")
 	fs.Var(&opts.listen, "listen", "libp2p listen `multiaddr`s (repeatable; default every interface, random ports)")
 	fs.Var(&opts.connect, "connect", "peer `multiaddr` (with /p2p/ id) to dial at start (repeatable)")
+	fs.Var(&opts.relays, "relay", "relay `multiaddr` (with /p2p/ id) whose mailbox to sync through, besides those in settings (repeatable)")
 	fs.BoolVar(&opts.offline, "offline", false, "no network: edit on this device only")
 	fs.DurationVar(&opts.smoke, "smoke", 0, "open the window, wait this `long`, and exit 0 (for CI)")
 	if code, done := cli.Parse(fs, args); done {
@@ -126,6 +128,11 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	}
 	if opts.smoke < 0 {
 		return opts, cli.Usagef(stderr, "quire", "-smoke must not be negative"), true
+	}
+	for _, r := range opts.relays.Values {
+		if _, _, err := app.ParseRelay(r); err != nil {
+			return opts, cli.Usagef(stderr, "quire", "-relay: %v", err), true
+		}
 	}
 	opts.choice = choiceFile(getenv)
 	if opts.dataDir == "" && getenv("QUIRE_DATA") == "" {
@@ -149,7 +156,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if done {
 		return code
 	}
-	nw := app.NewNetwork(app.NetConfig{Listen: opts.listen.Values, Connect: opts.connect.Values, MDNS: !opts.offline})
+	nw := app.NewNetwork(app.NetConfig{Listen: opts.listen.Values, Connect: opts.connect.Values, Relays: opts.relays.Values, MDNS: !opts.offline})
 	cfg := app.Config{Dir: opts.dataDir, Logger: opts.log, Network: nw}
 	if opts.offline {
 		cfg.Network = nil

@@ -17,15 +17,18 @@ func peerCommand() *command {
 		dir     string
 		listen  cli.ListFlag
 		connect cli.ListFlag
+		relays  cli.ListFlag
 		lan     bool
 	}
 	return &command{
 		name:     "peer",
-		synopsis: "[-data DIR] [-listen ADDR]... [-connect ADDR]... [-lan=false]",
+		synopsis: "[-data DIR] [-listen ADDR]... [-connect ADDR]... [-relay ADDR]... [-lan=false]",
 		summary:  "run a headless peer that keeps its documents in sync",
 		detail: "Runs a peer on the data directory until interrupted: it finds peers on the\n" +
 			"LAN by mDNS (unless -lan=false), dials the -connect multiaddrs and known\n" +
-			"peers, and syncs every document it holds. It prints its peer id and\n" +
+			"peers, and syncs every document it holds, also through the mailboxes of\n" +
+			"the -relay multiaddrs and of the relays in its settings (every 30 s and\n" +
+			"soon after a change). It prints its peer id and\n" +
 			"addresses, one per line, as 'addr MULTIADDR' once listening. While it runs,\n" +
 			"'quirectl doc -data DIR ...' talks to it through a control socket.\n" +
 			"-listen defaults to every interface on random TCP and QUIC ports.",
@@ -35,6 +38,7 @@ func peerCommand() *command {
 			fs.StringVar(&f.dir, "data", def, "data `directory`")
 			fs.Var(&f.listen, "listen", "listen `multiaddr` (repeatable, comma-separated)")
 			fs.Var(&f.connect, "connect", "peer `multiaddr` to dial (repeatable)")
+			fs.Var(&f.relays, "relay", "relay `multiaddr` (with /p2p/ id) whose mailbox to sync through (repeatable)")
 			fs.BoolVar(&f.lan, "lan", true, "discover peers on the LAN with mDNS")
 			return f
 		},
@@ -43,7 +47,12 @@ func peerCommand() *command {
 			if len(args) > 0 {
 				return cli.Usagef(e.stderr, "quirectl peer", "unexpected argument %q", args[0])
 			}
-			nw := app.NewNetwork(app.NetConfig{Listen: f.listen.Values, MDNS: f.lan, Connect: f.connect.Values})
+			for _, r := range f.relays.Values {
+				if _, _, err := app.ParseRelay(r); err != nil {
+					return cli.Usagef(e.stderr, "quirectl peer", "-relay: %v", err)
+				}
+			}
+			nw := app.NewNetwork(app.NetConfig{Listen: f.listen.Values, MDNS: f.lan, Connect: f.connect.Values, Relays: f.relays.Values})
 			p, err := app.Open(app.Config{Dir: f.dir, Logger: e.log, Network: nw})
 			if err != nil {
 				fmt.Fprintln(e.stderr, "quirectl peer:", err)

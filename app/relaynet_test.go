@@ -1,0 +1,284 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/quire-dev/quire/crdt/access"
+	"github.com/quire-dev/quire/p2p"
+	"github.com/quire-dev/quire/p2p/mailproto"
+	"github.com/quire-dev/quire/relay"
+)
+
+// startRelay runs a quire relay with a mailbox on loopback until the test
+// ends and returns it with its data directory.
+func startRelay(t *testing.T) (*relay.Server, string) {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, err := relay.New(relay.Config{ListenAddrs: loopback, PrivateKey: key, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return srv, dir
+}
+
+// relayPeer is a peer that knows only the relay: no LAN discovery, no
+// peer to dial, and no sync of its own (ManualSync), so everything it
+// learns comes through the relay's mailbox, in rounds the test runs.
+func relayPeer(t *testing.T, relayAddr string) (*Peer, *P2P) {
+	t.Helper()
+	nw := NewNetwork(NetConfig{Listen: loopback, Relays: []string{relayAddr}, Node: p2p.Config{ManualSync: true}})
+	p, err := Open(Config{Dir: t.TempDir(), Network: nw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		p.Close()
+	})
+	select {
+	case <-nw.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return p, nw
+}
+
+func syncRelays(t *testing.T, nw *P2P) {
+	t.Helper()
+	if err := nw.SyncRelays(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dirContains reports whether any file under dir holds b.
+func dirContains(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || found {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found = bytes.Contains(data, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestRelayMailbox: two members who never meet edit one document through a
+// relay's mailbox. The owner's device gives the relay its mandate, the
+// invitee gets the document key from the link, the relay's disk holds the
+// boxes but none of the text, and a revocation the owner makes cuts the
+// revoked member off at the relay.
+func TestRelayMailbox(t *testing.T) {
+	srv, relayDir := startRelay(t)
+	relayAddr := srv.Addrs()[0].String()
+	a, na := relayPeer(t, relayAddr)
+	b, nb := relayPeer(t, relayAddr)
+
+	id, err := a.Create("Plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := a.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "the launch moves to the ninth of March, tell no one\n"
+	if err := da.Edit(0, 0, secret); err != nil {
+		t.Fatal(err)
+	}
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(link, "#") {
+		t.Fatalf("invite link %q carries no document key", link)
+	}
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, err := b.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	syncRelays(t, na) // puts the text, with the relay's mandate
+	syncRelays(t, nb) // gets it
+	if got := text(t, db); got != secret {
+		t.Fatalf("b after the relay round: %q, want %q", got, secret)
+	}
+	if err := db.Edit(len([]rune(secret)), 0, "ack from b\n"); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, nb)
+	syncRelays(t, na)
+	if got, want := text(t, da), secret+"ack from b\n"; got != want {
+		t.Fatalf("a after b's round: %q, want %q", got, want)
+	}
+	// Nothing more to fetch or put: a further round changes nothing.
+	syncRelays(t, na)
+	syncRelays(t, nb)
+	if text(t, da) != text(t, db) {
+		t.Fatalf("texts differ: %q and %q", text(t, da), text(t, db))
+	}
+
+	// The two never connected to each other.
+	if c := na.Node().Host().Network().Connectedness(peerIDOf(t, b)); c == network.Connected {
+		t.Fatal("a and b connected directly; the test must go through the relay")
+	}
+	// The relay stored ciphertext only: a box it hands out is on its disk,
+	// the text is not.
+	resp, err := na.Node().Mailbox(t.Context(), srv.ID(), mailproto.Request{Type: mailproto.TypeGet, Doc: id, Proof: mustProof(t, a, id)})
+	if err != nil || len(resp.Boxes) == 0 {
+		t.Fatalf("get: %v, %d boxes", err, len(resp.Boxes))
+	}
+	if !dirContains(t, relayDir, resp.Boxes[0].Data[:64]) {
+		t.Fatal("the relay's files do not hold a box it serves; the plaintext check below would prove nothing")
+	}
+	for _, s := range []string{"launch moves", "ack from b"} {
+		if dirContains(t, relayDir, []byte(s)) {
+			t.Errorf("the relay's files hold the plaintext %q", s)
+		}
+	}
+
+	// The owner revokes b; its next round tells the relay, which refuses b.
+	if err := da.RevokeKey(b.Key()); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, na)
+	err = nb.SyncRelays(t.Context())
+	var refused *mailproto.RefusedError
+	if !errors.As(err, &refused) || refused.Code != mailproto.CodeUnauthorized || !strings.Contains(refused.Msg, "revoked") {
+		t.Fatalf("b's round after the revocation: %v, want refused as revoked", err)
+	}
+	if st := nb.RelayStatus(); len(st) != 1 || !strings.Contains(st[0].Err, "revoked") {
+		t.Errorf("b's relay status: %+v", st)
+	}
+	if st := na.RelayStatus(); len(st) != 1 || st[0].Err != "" || st[0].Last.IsZero() {
+		t.Errorf("a's relay status: %+v", st)
+	}
+}
+
+func mustProof(t *testing.T, p *Peer, id DocID) []byte {
+	t.Helper()
+	tok, err := p.proof(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Encode()
+}
+
+// TestRelayLargeBatch: a document larger than one box goes through the
+// mailbox in parts and arrives whole.
+func TestRelayLargeBatch(t *testing.T) {
+	srv, _ := startRelay(t)
+	relayAddr := srv.Addrs()[0].String()
+	a, na := relayPeer(t, relayAddr)
+	b, nb := relayPeer(t, relayAddr)
+	id, err := a.Create("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, _ := a.Open(id)
+	// 2.5 MiB of text that does not compress: three boxes at least.
+	var sb strings.Builder
+	x := uint32(1)
+	for sb.Len() < 5<<19 {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		sb.WriteByte(byte('a' + x%26))
+		if x%61 == 0 {
+			sb.WriteByte('\n')
+		}
+	}
+	big := sb.String()
+	for i := 0; i < len(big); i += 64 << 10 { // pasted in pieces, as several changes
+		if err := da.Edit(i, 0, big[i:min(len(big), i+64<<10)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, err := da.Invite(access.Read, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := b.Open(id)
+	syncRelays(t, na)
+	syncRelays(t, nb)
+	if got := text(t, db); got != big {
+		t.Fatalf("b holds %d characters, want %d", len(got), len(big))
+	}
+}
+
+// TestRelayNeedsDocKey: a member whose link lost its key fragment cannot
+// use the mailbox, and says why.
+func TestRelayNeedsDocKey(t *testing.T) {
+	srv, _ := startRelay(t)
+	relayAddr := srv.Addrs()[0].String()
+	a, _ := relayPeer(t, relayAddr)
+	b, nb := relayPeer(t, relayAddr)
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, _ := strings.Cut(link, "#")
+	if _, err := b.Join(base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.SyncRelays(t.Context()); !errors.Is(err, ErrNoDocKey) {
+		t.Errorf("round without the key: %v, want %v", err, ErrNoDocKey)
+	}
+	if _, err := b.Join(base + "#not-a-key"); !errors.Is(err, access.ErrBadLink) {
+		t.Errorf("join with a bad fragment: %v, want %v", err, access.ErrBadLink)
+	}
+}
