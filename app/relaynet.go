@@ -10,7 +10,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -191,6 +190,7 @@ func (n *P2P) relaySoon() {
 // changes, until ctx ends.
 func (n *P2P) relayLoop(ctx context.Context) {
 	next := time.Now()
+	lastErr := fmt.Sprint(nil)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -205,8 +205,16 @@ func (n *P2P) relayLoop(ctx context.Context) {
 			continue
 		case <-timer.C:
 		}
-		if err := n.SyncRelays(ctx); err != nil && ctx.Err() == nil {
-			n.log.Info("relay sync", "err", err)
+		// A failing relay fails the same way every round: log changes
+		// only (RelayStatus always has the last error).
+		err := n.SyncRelays(ctx)
+		if msg := fmt.Sprint(err); msg != lastErr && ctx.Err() == nil {
+			if err != nil {
+				n.log.Info("relay sync", "err", err)
+			} else {
+				n.log.Info("relay sync works again")
+			}
+			lastErr = msg
 		}
 		next = time.Now().Add(relayEvery)
 		timer.Reset(relayEvery)
@@ -289,14 +297,37 @@ func (n *P2P) syncDocRelay(ctx context.Context, r relayTarget, d *docNet) error 
 		}
 		req.Revocations = append(req.Revocations, c.rev.Encode())
 	}
-	pushed, err := n.loadVector(relayName("pushed", r, a.id))
+	st, err := n.loadRelayDoc(relayName("state", r, a.id))
 	if err != nil {
 		return err
 	}
-	if err := n.pullRelay(ctx, r, d, s, req, pushed); err != nil {
-		return err
+	perr := n.pullRelay(ctx, r, d, s, req, st)
+	if err := n.saveRelayDoc(relayName("state", r, a.id), st); err != nil {
+		return errors.Join(perr, err)
 	}
-	return n.pushRelay(ctx, r, d, s, req, pushed)
+	if perr != nil {
+		return perr
+	}
+	if !own.Rights.Covers(access.Comment) {
+		return nil // a reader makes no changes and may not put
+	}
+	if st.retention > 0 && n.peer.cfg.Now().Unix()-st.refreshed > int64(st.retention/2) {
+		// Boxes older than the retention are gone: put the whole
+		// document again, so that a member who joins later finds all of
+		// it there.
+		st.pushed = crdt.Vector{}
+	}
+	err = n.pushRelay(ctx, r, d, s, req, st)
+	return errors.Join(err, n.saveRelayDoc(relayName("state", r, a.id), st))
+}
+
+// relayDoc is what a device remembers of one document on one relay.
+type relayDoc struct {
+	cursor    uint64      // the last box seq fetched
+	epoch     uint64      // the relay's mailbox epoch the cursor belongs to
+	retention uint64      // the relay's retention, in seconds (0 = unknown)
+	refreshed int64       // when the whole document was last put, Unix seconds
+	pushed    crdt.Vector // what the relay holds of the document, as far as this device knows
 }
 
 // mandate returns a relay token for relay on doc, issued from own if this
@@ -324,23 +355,32 @@ func (n *P2P) mandate(doc DocID, own *access.Token, relay access.Key) *access.To
 	return t
 }
 
-// pullRelay fetches the boxes after this device's cursor and applies the
-// complete batches. pushed (the vector the relay holds from this device)
-// moves with what was fetched when it covered the document before.
-func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, pushed crdt.Vector) error {
+// pullRelay fetches the boxes after st.cursor and applies the complete
+// batches. st.pushed moves with what was fetched when it covered the
+// document before. A new epoch (the relay lost the mailbox) starts over:
+// cursor 0, and everything to put again.
+func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, st *relayDoc) error {
 	a := d.a
-	cursorName := relayName("cursor", r, a.id)
-	after, err := n.loadUint(cursorName)
-	if err != nil {
-		return err
-	}
-	moved := false
+	after := st.cursor
 	for {
 		q := req
 		q.Type, q.After = mailproto.TypeGet, after
 		resp, err := n.node.Mailbox(ctx, r.id, q)
 		if err != nil {
 			return fmt.Errorf("get: %w", err)
+		}
+		st.retention = resp.Retention
+		if resp.Epoch != st.epoch {
+			fresh := st.epoch == 0 && st.cursor == 0
+			st.epoch, st.cursor, st.pushed, st.refreshed = resp.Epoch, 0, crdt.Vector{}, 0
+			n.dropPartials(r.id, a.id)
+			if !fresh {
+				a.log.Info("relay mailbox started over; fetching and putting everything again", "relay", r.id)
+			}
+			if after != 0 {
+				after = 0
+				continue
+			}
 		}
 		for _, b := range resp.Boxes {
 			if b.From == a.p.self {
@@ -366,28 +406,31 @@ func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 			if aerr != nil {
 				a.log.Warn("relay batch rejected", "relay", r.id, "from", access.Fingerprint(b.From[:]), "err", aerr)
 			}
-			if pushed.Covers(v0) {
+			if st.pushed.Covers(v0) {
 				// Nothing else changed the document meanwhile (the apply
 				// ran on its goroutine), so what it holds now the relay
 				// holds too.
-				clear(pushed)
-				maps.Copy(pushed, v1)
-				moved = true
+				clear(st.pushed)
+				maps.Copy(st.pushed, v1)
 			}
 		}
-		after = min(resp.Next, n.heldFrom(r.id, a.id)-1)
-		if err := n.saveUint(cursorName, after); err != nil {
-			return err
-		}
+		st.cursor = min(resp.Next, n.heldFrom(r.id, a.id)-1)
 		if !resp.More {
-			break
+			return nil
 		}
 		after = resp.Next
 	}
-	if moved {
-		return n.saveVector(relayName("pushed", r, a.id), pushed)
+}
+
+// dropPartials forgets the incomplete batches of doc from relay.
+func (n *P2P) dropPartials(relay peer.ID, doc DocID) {
+	n.relay.mu.Lock()
+	defer n.relay.mu.Unlock()
+	for k := range n.relay.partials {
+		if k.relay == relay && k.doc == doc {
+			delete(n.relay.partials, k)
+		}
 	}
-	return nil
 }
 
 // heldFrom returns the seq of the first part of the oldest incomplete
@@ -465,7 +508,7 @@ func (n *P2P) assemble(r relayTarget, doc DocID, b mailproto.Box, s *sealer) ([]
 
 // pushRelay puts what the relay lacks from this device: the document's
 // records and every change beyond pushed, sealed, in parts.
-func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, pushed crdt.Vector) error {
+func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, st *relayDoc) error {
 	a := d.a
 	var (
 		data    []byte
@@ -474,10 +517,10 @@ func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 	if err := a.do(func() {
 		a.seal()
 		v := a.syncVector()
-		if pushed.Covers(v) {
+		if st.pushed.Covers(v) {
 			return
 		}
-		cs, _ := a.doc.EncodeBatch(pushed, math.MaxInt)
+		cs, _ := a.doc.EncodeBatch(st.pushed, math.MaxInt)
 		data, covered = append(a.batchRecords(), cs...), v
 	}); err != nil {
 		return err
@@ -506,56 +549,65 @@ func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 			return fmt.Errorf("put part %d of %d: %w", i+1, parts, err)
 		}
 	}
-	return n.saveVector(relayName("pushed", r, a.id), covered)
+	if len(st.pushed) == 0 {
+		st.refreshed = n.peer.cfg.Now().Unix()
+	}
+	st.pushed = covered
+	return nil
 }
 
-func (n *P2P) loadUint(name string) (uint64, error) {
+// loadRelayDoc reads a relayDoc record: version 1, then cursor, epoch,
+// retention and refreshed as uvarints, then the pushed vector as (author,
+// uvarint count) pairs. A missing record is a fresh state.
+func (n *P2P) loadRelayDoc(name string) (*relayDoc, error) {
+	st := &relayDoc{pushed: crdt.Vector{}}
 	b, err := n.peer.db.Get(store.Settings, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	} else if err != nil {
-		return 0, err
-	}
-	v, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", name, err)
-	}
-	return v, nil
-}
-
-func (n *P2P) saveUint(name string, v uint64) error {
-	return n.peer.db.Put(store.Settings, name, strconv.AppendUint(nil, v, 10))
-}
-
-// loadVector reads a stored vector (author, uvarint count, repeated); a
-// missing one is empty.
-func (n *P2P) loadVector(name string) (crdt.Vector, error) {
-	v := crdt.Vector{}
-	b, err := n.peer.db.Get(store.Settings, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return v, nil
+		return st, nil
 	} else if err != nil {
 		return nil, err
 	}
+	bad := fmt.Errorf("%s: malformed record; starting over with this relay", name)
+	if len(b) == 0 || b[0] != 1 {
+		n.log.Warn(bad.Error())
+		return st, nil
+	}
+	b = b[1:]
+	var vals [4]uint64
+	for i := range vals {
+		v, l := binary.Uvarint(b)
+		if l <= 0 {
+			n.log.Warn(bad.Error())
+			return &relayDoc{pushed: crdt.Vector{}}, nil
+		}
+		vals[i], b = v, b[l:]
+	}
+	st.cursor, st.epoch, st.retention, st.refreshed = vals[0], vals[1], vals[2], int64(vals[3])
 	for len(b) > 0 {
 		var a crdt.Author
 		if len(b) < len(a) {
-			return nil, fmt.Errorf("%s: truncated", name)
+			n.log.Warn(bad.Error())
+			return &relayDoc{pushed: crdt.Vector{}}, nil
 		}
 		copy(a[:], b)
 		c, l := binary.Uvarint(b[len(a):])
 		if l <= 0 {
-			return nil, fmt.Errorf("%s: bad count", name)
+			n.log.Warn(bad.Error())
+			return &relayDoc{pushed: crdt.Vector{}}, nil
 		}
-		v[a] = c
+		st.pushed[a] = c
 		b = b[len(a)+l:]
 	}
-	return v, nil
+	return st, nil
 }
 
-func (n *P2P) saveVector(name string, v crdt.Vector) error {
-	var b []byte
-	for a, c := range v {
+func (n *P2P) saveRelayDoc(name string, st *relayDoc) error {
+	b := []byte{1}
+	b = binary.AppendUvarint(b, st.cursor)
+	b = binary.AppendUvarint(b, st.epoch)
+	b = binary.AppendUvarint(b, st.retention)
+	b = binary.AppendUvarint(b, uint64(st.refreshed))
+	for a, c := range st.pushed {
 		b = append(b, a[:]...)
 		b = binary.AppendUvarint(b, c)
 	}

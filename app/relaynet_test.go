@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,14 @@ func startRelay(t *testing.T) (*relay.Server, string) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	srv, _ := runRelay(t, key, dir)
+	return srv, dir
+}
+
+// runRelay runs a relay with key and a mailbox in dir until stop is
+// called or the test ends.
+func runRelay(t *testing.T, key ed25519.PrivateKey, dir string) (srv *relay.Server, stop func()) {
+	t.Helper()
 	srv, err := relay.New(relay.Config{ListenAddrs: loopback, PrivateKey: key, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -36,18 +45,22 @@ func startRelay(t *testing.T) (*relay.Server, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-srv.Ready():
 	case err := <-done:
 		t.Fatal(err)
 	}
-	return srv, dir
+	return srv, stop
 }
 
 // relayPeer is a peer that knows only the relay: no LAN discovery, no
@@ -55,7 +68,11 @@ func startRelay(t *testing.T) (*relay.Server, string) {
 // learns comes through the relay's mailbox, in rounds the test runs.
 func relayPeer(t *testing.T, relayAddr string) (*Peer, *P2P) {
 	t.Helper()
-	nw := NewNetwork(NetConfig{Listen: loopback, Relays: []string{relayAddr}, Node: p2p.Config{ManualSync: true}})
+	cfg := NetConfig{Listen: loopback, Node: p2p.Config{ManualSync: true}}
+	if relayAddr != "" {
+		cfg.Relays = []string{relayAddr}
+	}
+	nw := NewNetwork(cfg)
 	p, err := Open(Config{Dir: t.TempDir(), Network: nw})
 	if err != nil {
 		t.Fatal(err)
@@ -280,5 +297,54 @@ func TestRelayNeedsDocKey(t *testing.T) {
 	}
 	if _, err := b.Join(base + "#not-a-key"); !errors.Is(err, access.ErrBadLink) {
 		t.Errorf("join with a bad fragment: %v, want %v", err, access.ErrBadLink)
+	}
+}
+
+// TestRelayStartsOver: a relay that lost its disk comes back with the same
+// identity and an empty mailbox. The owner's next round sees the new epoch
+// and puts the whole document again, so a member who joins afterwards gets
+// all of it, not only the changes made since.
+func TestRelayStartsOver(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, stop := runRelay(t, key, t.TempDir())
+	a, na := relayPeer(t, "")
+	if err := a.SetRelays([]string{srv.Addrs()[0].String()}); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, "first\n"); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, na)
+	stop()
+
+	srv2, _ := runRelay(t, key, t.TempDir()) // same key, empty disk
+	if srv2.ID() != srv.ID() {
+		t.Fatal("the relay's identity changed")
+	}
+	if err := a.SetRelays([]string{srv2.Addrs()[0].String()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.Edit(6, 0, "second\n"); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, na)
+
+	b, nb := relayPeer(t, srv2.Addrs()[0].String())
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(link); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := b.Open(id)
+	syncRelays(t, nb)
+	if got := text(t, db); got != "first\nsecond\n" {
+		t.Errorf("the new member holds %q, want the whole document", got)
 	}
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -102,6 +103,7 @@ type docMeta struct {
 	first  uint64 // the oldest seq that may still be held
 	bytes  int64  // box data held
 	nrevs  int    // revocation records held
+	epoch  uint64 // random, set when the mailbox is made
 	mandat []byte // the relay's capability, encoded
 }
 
@@ -111,6 +113,7 @@ func (m *docMeta) encode() []byte {
 	b = binary.AppendUvarint(b, m.first)
 	b = binary.AppendUvarint(b, uint64(m.bytes))
 	b = binary.AppendUvarint(b, uint64(m.nrevs))
+	b = binary.AppendUvarint(b, m.epoch)
 	return append(b, m.mandat...)
 }
 
@@ -120,7 +123,7 @@ func decodeMeta(b []byte) (*docMeta, error) {
 	}
 	m := &docMeta{root: access.Key(b[1:33])}
 	b = b[33:]
-	var vals [4]uint64
+	var vals [5]uint64
 	for i := range vals {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -128,7 +131,7 @@ func decodeMeta(b []byte) (*docMeta, error) {
 		}
 		vals[i], b = v, b[n:]
 	}
-	m.next, m.first, m.bytes, m.nrevs = vals[0], vals[1], int64(vals[2]), int(vals[3])
+	m.next, m.first, m.bytes, m.nrevs, m.epoch = vals[0], vals[1], int64(vals[2]), int(vals[3]), vals[4]
 	m.mandat = slices.Clone(b)
 	return m, nil
 }
@@ -235,7 +238,11 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 		if offered == nil {
 			return mailproto.Refuse(mailproto.CodeNoMandate, "this relay holds no relay capability for document %s; send one", doc), nil
 		}
-		meta = &docMeta{root: chainRoot(offered).Issuer, next: 1, first: 1}
+		var e [8]byte
+		if _, err := rand.Read(e[:]); err != nil {
+			return mailproto.Response{}, err
+		}
+		meta = &docMeta{root: chainRoot(offered).Issuer, next: 1, first: 1, epoch: binary.BigEndian.Uint64(e[:])}
 	}
 	if len(m.cfg.Roots) > 0 && !slices.Contains(m.cfg.Roots, meta.root) {
 		return mailproto.Refuse(mailproto.CodeNoMandate, "this relay serves only its operator's documents"), nil
@@ -349,7 +356,7 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 			if err := txn.Set(boxKey(doc, meta.next), v); err != nil {
 				return err
 			}
-			resp = mailproto.Response{Type: mailproto.TypeStored, Seq: meta.next}
+			resp = mailproto.Response{Type: mailproto.TypeStored, Seq: meta.next, Epoch: meta.epoch, Retention: uint64(m.cfg.Retention / time.Second)}
 			meta.next++
 			meta.bytes += int64(len(req.Box))
 		case mailproto.TypeGet:
@@ -357,6 +364,7 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 			if resp, err = m.get(txn, req, now); err != nil {
 				return err
 			}
+			resp.Epoch, resp.Retention = meta.epoch, uint64(m.cfg.Retention/time.Second)
 		}
 		return txn.Set(docKey(keyDoc, doc), meta.encode())
 	})

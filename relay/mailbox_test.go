@@ -140,10 +140,19 @@ func TestMailboxMandate(t *testing.T) {
 	wantCode(t, "another document", f.put("writer", writer, f.issue(f.issue(nil, "owner", "owner", crdt.DocID{9}, access.Admin|access.Relay, time.Hour),
 		"owner", "relay", crdt.DocID{9}, access.Relay, time.Hour), "x"), mailproto.CodeNoMandate, "document")
 	relayTok := f.member("relay", access.Relay)
-	wantStored(t, "first put", f.put("writer", writer, relayTok, "one"), 1)
-	// Held now: later requests need not carry it, across a restart too.
+	first := f.put("writer", writer, relayTok, "one")
+	wantStored(t, "first put", first, 1)
+	if first.Epoch == 0 || first.Retention != uint64(DefaultRetention/time.Second) {
+		t.Errorf("first put: epoch %d, retention %d", first.Epoch, first.Retention)
+	}
+	// Held now: later requests need not carry it, across a restart too,
+	// and the mailbox keeps its epoch.
 	f.reopen()
-	wantStored(t, "second put", f.put("writer", writer, nil, "two"), 2)
+	second := f.put("writer", writer, nil, "two")
+	wantStored(t, "second put", second, 2)
+	if second.Epoch != first.Epoch {
+		t.Errorf("epoch changed across a restart: %d then %d", first.Epoch, second.Epoch)
+	}
 
 	// The root is pinned: a stranger's self-made chain for the same
 	// document id, relay token included, is refused and replaces nothing.

@@ -182,6 +182,14 @@ type Box struct {
 // Response is a relay's answer.
 type Response struct {
 	Type Type
+	// Epoch (Stored, Boxes) names the document's mailbox on this relay: it
+	// changes only if the relay lost it (a new disk) and started again, in
+	// which case a client's cursor and what it put before mean nothing.
+	Epoch uint64
+	// Retention (Stored, Boxes) is how long the relay keeps a box, in
+	// seconds; a client puts its whole document again within that time,
+	// so that a member who joins later finds all of it.
+	Retention uint64
 	// Seq (Stored) is the new box's sequence number.
 	Seq uint64
 	// Boxes (Boxes) are the boxes after the request's After, in order.
@@ -253,8 +261,12 @@ func (r Response) Encode() []byte {
 	b := []byte{byte(r.Type)}
 	switch r.Type {
 	case TypeStored:
+		b = binary.AppendUvarint(b, r.Epoch)
+		b = binary.AppendUvarint(b, r.Retention)
 		b = binary.AppendUvarint(b, r.Seq)
 	case TypeBoxes:
+		b = binary.AppendUvarint(b, r.Epoch)
+		b = binary.AppendUvarint(b, r.Retention)
 		b = binary.AppendUvarint(b, uint64(len(r.Boxes)))
 		for _, x := range r.Boxes {
 			b = binary.AppendUvarint(b, x.Seq)
@@ -400,8 +412,12 @@ func DecodeResponse(body []byte) (Response, error) {
 	p := Response{Type: Type(r.byte("type"))}
 	switch p.Type {
 	case TypeStored:
+		p.Epoch = r.uvarint("epoch")
+		p.Retention = r.uvarint("retention")
 		p.Seq = r.uvarint("seq")
 	case TypeBoxes:
+		p.Epoch = r.uvarint("epoch")
+		p.Retention = r.uvarint("retention")
 		n := r.uvarint("box count")
 		if r.err == nil && n > MaxBoxesPerGet {
 			r.fail("%d boxes (limit %d)", n, MaxBoxesPerGet)

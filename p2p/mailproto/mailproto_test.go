@@ -21,8 +21,8 @@ func sampleRequests() []Request {
 
 func sampleResponses() []Response {
 	return []Response{
-		{Type: TypeStored, Seq: 7},
-		{Type: TypeBoxes, Boxes: []Box{{Seq: 3, From: [32]byte{9}, Time: 1700000000, Data: []byte("a")},
+		{Type: TypeStored, Seq: 7, Epoch: 1 << 63, Retention: 86400},
+		{Type: TypeBoxes, Epoch: 42, Retention: 3600, Boxes: []Box{{Seq: 3, From: [32]byte{9}, Time: 1700000000, Data: []byte("a")},
 			{Seq: 9, Time: -1, Data: []byte("bc")}}, Next: 9, More: true},
 		{Type: TypeBoxes, Next: 4},
 		{Type: TypeError, Code: CodeUnauthorized, Msg: "holds read, needs comment"},
@@ -93,7 +93,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"response type", []byte{byte(TypeGet)}},
 		{"seq order", Response{Type: TypeBoxes, Boxes: []Box{{Seq: 5}, {Seq: 5}}, Next: 5}.Encode()},
 		{"next", Response{Type: TypeBoxes, Boxes: []Box{{Seq: 5}}, Next: 6}.Encode()},
-		{"more flag", append(Response{Type: TypeBoxes}.Encode()[:2], 2)},
+		{"more flag", append(Response{Type: TypeBoxes}.Encode()[:4], 2)},
 	}
 	for _, tt := range badResp {
 		if _, err := DecodeResponse(tt.body); !errors.Is(err, ErrMalformed) {
