@@ -377,6 +377,9 @@ type Status struct {
 	Err     string     // the last storage error, if Saved is false
 	Offline bool       // no network configured or no peer reachable
 	Peers   []PeerSync // peers sharing this document now
+	// Relays is how many relays' mailboxes the document synced with in
+	// the last round (see P2P.SyncRelays).
+	Relays int
 }
 
 // PeerSync is one peer's state for one document.
@@ -391,7 +394,7 @@ func (a *docActor) setStatus(f func(*Status)) {
 	s := *old
 	s.Peers = append([]PeerSync(nil), old.Peers...)
 	f(&s)
-	if s.Saved == old.Saved && s.Err == old.Err && s.Offline == old.Offline && slices.Equal(s.Peers, old.Peers) {
+	if s.Saved == old.Saved && s.Err == old.Err && s.Offline == old.Offline && s.Relays == old.Relays && slices.Equal(s.Peers, old.Peers) {
 		return
 	}
 	a.status.Store(&s)

@@ -241,14 +241,17 @@ func (n *P2P) SyncRelays(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	slices.SortFunc(docs, func(a, b *docNet) int { return strings.Compare(a.a.id.String(), b.a.id.String()) })
+	synced := make([]int, len(docs)) // per document, the relays it synced with
 	for _, r := range targets {
 		var rerrs []error
 		if err := n.node.Connect(ctx, r.addr); err != nil {
 			rerrs = append(rerrs, fmt.Errorf("relay %s: %w", r.id, err))
 		} else {
-			for _, d := range docs {
+			for i, d := range docs {
 				if err := n.syncDocRelay(ctx, r, d); err != nil {
 					rerrs = append(rerrs, fmt.Errorf("relay %s, document %s: %w", r.id, d.a.id, err))
+				} else {
+					synced[i]++
 				}
 			}
 		}
@@ -261,6 +264,10 @@ func (n *P2P) SyncRelays(ctx context.Context) error {
 		n.relay.status[r.addr] = st
 		n.relay.mu.Unlock()
 		errs = append(errs, err)
+	}
+	for i, d := range docs {
+		a, k := d.a, synced[i]
+		a.post(func() { a.setStatus(func(s *Status) { s.Relays = k }) })
 	}
 	return errors.Join(errs...)
 }

@@ -174,6 +174,12 @@ func TestRelayMailbox(t *testing.T) {
 	if got, want := text(t, da), secret+"ack from b\n"; got != want {
 		t.Fatalf("a after b's round: %q, want %q", got, want)
 	}
+	if err := da.a.do(func() {}); err != nil { // the round's status update is queued before this
+		t.Fatal(err)
+	}
+	if st := da.Status(); st.Relays != 1 {
+		t.Errorf("a's status after a round: %+v, want one relay", st)
+	}
 	// Nothing more to fetch or put: a further round changes nothing.
 	syncRelays(t, na)
 	syncRelays(t, nb)

@@ -351,6 +351,8 @@ func TestStatusText(t *testing.T) {
 		{app.Status{Saved: true}, true, "Saved on this device · offline — changes sync when a peer is reachable"},
 		{app.Status{Saved: true, Peers: []app.PeerSync{{Via: "lan"}}}, true, "Saved on this device · synced with 1 peer (on this network)"},
 		{app.Status{Saved: true, Peers: []app.PeerSync{{Via: "lan"}, {Via: "relayed"}}}, true, "Saved on this device · synced with 2 peers"},
+		{app.Status{Saved: true, Relays: 1}, true, "Saved on this device · no peer online — changes wait for them in a relay's mailbox"},
+		{app.Status{Saved: true, Relays: 2, Peers: []app.PeerSync{{Via: "direct"}}}, true, "Saved on this device · synced with 1 peer (direct)"},
 		{app.Status{Err: "disk full"}, true, "Could not save on this device (disk full); your text is still here · offline — changes sync when a peer is reachable"},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,10 @@ func statusText(s app.Status, networked bool) string {
 		parts = append(parts, "synced with 1 peer ("+viaText(s.Peers[0].Via)+")")
 	case n > 1:
 		parts = append(parts, fmt.Sprintf("synced with %d peers", n))
+	case s.Relays == 1:
+		parts = append(parts, "no peer online — changes wait for them in a relay's mailbox")
+	case s.Relays > 1:
+		parts = append(parts, fmt.Sprintf("no peer online — changes wait for them in %d relays' mailboxes", s.Relays))
 	default:
 		parts = append(parts, "offline — changes sync when a peer is reachable")
 	}

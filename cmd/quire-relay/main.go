@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintf(&b, "address: %s\n", a)
 		}
 		if opts.mailbox {
-			fmt.Fprintf(&b, "mailbox: on; members give it a relay token for key %s\n", access.PublicKeyOf(key))
+			fmt.Fprintf(&b, "mailbox: on, relay key %s\n", access.PublicKeyOf(key))
 		}
 		io.WriteString(stdout, b.String())
 	case err := <-served:

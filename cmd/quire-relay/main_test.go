@@ -104,7 +104,7 @@ func TestServeAndRestart(t *testing.T) {
 		if err != nil || info.ID.String() != id {
 			t.Errorf("address %s does not end in /p2p/%s (%v)", addr, id, err)
 		}
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "mailbox: on; members give it a relay token for key ") {
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "mailbox: on, relay key ") {
 			t.Errorf("third line %q, want the mailbox's key", lines.Text())
 		}
 		if _, err := os.Stat(filepath.Join(dataDir, "mailbox")); err != nil {
