@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -332,9 +333,21 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 	}
 
 	if newMandate {
+		held := meta.mandat
 		meta.mandat = offered.Encode()
+		newMandate = !bytes.Equal(held, meta.mandat)
 	}
 	var resp mailproto.Response
+	if req.Type == mailproto.TypeGet && !isNew && !newMandate && len(fresh) == 0 {
+		// Nothing to write: a read-only transaction, no sync to disk.
+		err = m.db.View(func(txn *badger.Txn) error {
+			var err error
+			resp, err = m.get(txn, req, now)
+			resp.Epoch, resp.Retention = meta.epoch, uint64(m.cfg.Retention/time.Second)
+			return err
+		})
+		return resp, err
+	}
 	err = m.db.Update(func(txn *badger.Txn) error {
 		if err := setRevocations(txn, doc, meta, fresh); err != nil {
 			return err

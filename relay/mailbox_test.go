@@ -370,3 +370,45 @@ func TestMailboxOverNetwork(t *testing.T) {
 		t.Error("a relay without a mailbox answered")
 	}
 }
+
+// BenchmarkMailbox measures one request as the relay decides and carries
+// it out (without the network): both capability checks through
+// access.Authorize with the signature cache warm, and Badger (a Put
+// syncs to disk).
+func BenchmarkMailbox(b *testing.B) {
+	for _, kind := range []string{"put", "get"} {
+		b.Run(kind, func(b *testing.B) {
+			mb, err := openMailbox(b.TempDir(), pub("relay"), MailboxConfig{}, func() time.Time { return epoch }, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mb.close()
+			issue := func(parent *access.Token, issuer, audience string, r access.Rights) *access.Token {
+				tok, err := access.Issue(parent, key(issuer), access.Grant{Audience: pub(audience), Doc: access.DocID(testDoc), Rights: r,
+					NotBefore: epoch.Add(-time.Minute), Expiry: epoch.Add(time.Hour)}, zeroRand{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				return tok
+			}
+			root := issue(nil, "owner", "owner", access.Admin|access.Relay)
+			writer := issue(root, "owner", "writer", access.Write).Encode()
+			put := mailproto.Request{Type: mailproto.TypePut, Doc: testDoc, Proof: writer,
+				RelayProof: issue(root, "owner", "relay", access.Relay).Encode(), Box: bytes.Repeat([]byte{1}, 1024)}
+			if r := mb.Serve(pub("writer"), put); r.Type != mailproto.TypeStored {
+				b.Fatal(r)
+			}
+			req := put
+			req.RelayProof = nil
+			if kind == "get" {
+				req = mailproto.Request{Type: mailproto.TypeGet, Doc: testDoc, Proof: writer}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if r := mb.Serve(pub("writer"), req); r.Type == mailproto.TypeError {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}
