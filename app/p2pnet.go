@@ -170,6 +170,10 @@ func (n *P2P) offer(ctx context.Context, d *docNet, offered map[offer]time.Time,
 	for _, p := range t.Peers() {
 		in[p] = true
 	}
+	relays, _ := n.relays()
+	for _, r := range relays {
+		in[r.id] = true // a relay holds no replica: nothing to offer it
+	}
 	for _, pi := range n.node.Peers() {
 		k := offer{d.a.id, pi.ID}
 		if in[pi.ID] || !offered[k].IsZero() {
