@@ -228,6 +228,10 @@ type hasher struct {
 	mids  []midstate
 	tail  []byte // the padded rest of the message
 	out   []byte // the saved state or Sum's output, reused
+	// blk holds the rest of a message that fits one block with its
+	// padding, for blockAfter: its callers write the message's bytes
+	// at its start.
+	blk [sha256.BlockSize]byte
 }
 
 // binaryState is how crypto/sha256's digest saves and restores its state.
@@ -330,6 +334,34 @@ func (h *hasher) hashAfter(slot int, rest []byte) (Hash, []byte, bool) {
 		return Hash{}, rest, false
 	}
 	return h.padRaw(rest, sha256.BlockSize+len(rest))
+}
+
+// maxBlockRest is the longest rest of a message that one block holds
+// with its padding (0x80 and the 8-byte length).
+const maxBlockRest = sha256.BlockSize - 9
+
+// blockAfter is hashAfter for a rest of k <= maxBlockRest bytes that the
+// caller wrote at the start of h.blk: the padding goes in place and one
+// block is hashed, with no buffer grown or copied. The caller checks
+// rawState once, not per call.
+func (h *hasher) blockAfter(slot, k int) (Hash, bool) {
+	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || k > maxBlockRest {
+		return Hash{}, false
+	}
+	if err := h.state.UnmarshalBinary(h.mids[slot].state); err != nil {
+		return Hash{}, false
+	}
+	b := &h.blk
+	b[k] = 0x80
+	clear(b[k+1 : sha256.BlockSize-8])
+	binary.BigEndian.PutUint64(b[sha256.BlockSize-8:], uint64(sha256.BlockSize+k)*8)
+	h.d.Write(b[:])
+	st, err := h.state.AppendBinary(h.out[:0])
+	h.out = st
+	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
+		return Hash{}, false
+	}
+	return Hash(st[len(rawMagic):]), true
 }
 
 // finishRaw hashes rest into d, which holds the state after the first

@@ -867,21 +867,6 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 		// none can repeat another.
 		if trusted {
 			l.addUnhashed(lv)
-			// The changes after this one that share its author, op count
-			// and default parents (an author typing on alone) follow their
-			// author's previous change by construction: take them whole.
-			if k := min(st.authLeft, st.cntLeft, st.defLeft, (e.total-lv-cnt)/cnt); def && k > 0 && i > 0 {
-				for j := 1; j <= k; j++ {
-					l.changes = append(l.changes, lv+j*cnt)
-				}
-				l.assign(agent, lv+cnt, k*cnt)
-				l.addGraph(lv+cnt, k*cnt, []int{lv + cnt - 1})
-				st.authLeft -= k
-				st.cntLeft -= k
-				st.defLeft -= k
-				i += k
-				lv += k * cnt
-			}
 		} else {
 			hashes = hashes[:0]
 			if def {
@@ -895,6 +880,27 @@ func decodeDoc(data []byte, author Author, trusted, verify bool) (*Doc, error) {
 				sortHashes(hashes)
 			}
 			l.addChange(lv, l.changeHash(lv, lv+cnt, hashes))
+		}
+		// The changes after this one that share its author, op count and
+		// default parents (an author typing on alone) follow their
+		// author's previous change by construction: take them whole,
+		// with one graph and author run, and hash them as a chain.
+		if k := min(st.authLeft, st.cntLeft, st.defLeft, (e.total-lv-cnt)/cnt); def && k > 0 && i > 0 {
+			first := lv + cnt
+			l.assign(agent, first, k*cnt)
+			l.addGraph(first, k*cnt, []int{first - 1})
+			if trusted {
+				for j := range k {
+					l.addUnhashed(first + j*cnt)
+				}
+			} else {
+				l.hashChain(first, cnt, k)
+			}
+			st.authLeft -= k
+			st.cntLeft -= k
+			st.defLeft -= k
+			i += k
+			lv += k * cnt
 		}
 		lv += cnt
 	}

@@ -507,6 +507,46 @@ func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
 	return l.hasher.hash(agent, l.hbuf)
 }
 
+// hashChain hashes and records the k changes of cnt ops each that start at
+// LV first, all by the author of the last recorded change and each made
+// right on top of the one before: its hash is the only parent. This is an
+// author typing on alone, most of a decoded history; the ops are read run
+// by run, with no lookup per change.
+func (l *oplog) hashChain(first, cnt, k int) {
+	agent, seq := l.agentAt(first)
+	prev := *l.hashes.at(l.hashes.len() - 1)
+	parents := []Hash{prev}
+	ri := l.opIndex(first)
+	h := &l.hasher
+	// A typed change's rest (after the first block) fits one block: it
+	// is written straight into the hasher's block (see blockAfter).
+	primed := agent < len(l.hashPrimed) && l.hashPrimed[agent] && rawState()
+	for s, end := first, first+k*cnt; s < end; s += cnt {
+		for l.ops[ri].end() <= s {
+			ri++
+		}
+		r := &l.ops[ri]
+		ok := false
+		if s+cnt <= r.end() && primed {
+			b := append(h.blk[:0], l.agents[agent][firstAuthorBytes:]...)
+			b = l.appendRunOp(appendSeqParents(b, seq, parents), ri, s-r.lv, s+cnt-r.lv)
+			if len(b) <= maxBlockRest {
+				// b is still h.blk: a slice of at most its length
+				// never leaves its array.
+				prev, ok = h.blockAfter(agent, len(b))
+			} else {
+				prev, l.hbuf, ok = h.hashAfter(agent, append(l.hbuf[:0], b...))
+			}
+		}
+		if !ok {
+			prev = l.changeHash(s, s+cnt, parents)
+		}
+		l.addChange(s, prev)
+		parents[0] = prev
+		seq += uint64(cnt)
+	}
+}
+
 // appendRunOp appends the op list of a change made of ops [i, j) of run
 // ri: one op, and its text.
 func (l *oplog) appendRunOp(b []byte, ri, i, j int) []byte {
