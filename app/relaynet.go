@@ -461,21 +461,12 @@ func (n *P2P) assemble(r relayTarget, doc DocID, b mailproto.Box, s *sealer) ([]
 	if err != nil {
 		return nil, err
 	}
-	if len(plain) < 1+16 || plain[0] != boxVersion {
-		return nil, errors.New("box: unknown version or truncated header")
+	h, err := parseBox(plain)
+	if err != nil {
+		return nil, err
 	}
-	k := partialKey{relay: r.id, doc: doc, from: b.From}
-	copy(k.batch[:], plain[1:17])
-	rest := plain[17:]
-	part, l1 := binary.Uvarint(rest)
-	if l1 <= 0 {
-		return nil, errors.New("box: bad part number")
-	}
-	parts, l2 := binary.Uvarint(rest[l1:])
-	if l2 <= 0 || parts == 0 || parts > maxParts || part >= parts {
-		return nil, fmt.Errorf("box: part %d of %d", part, parts)
-	}
-	payload := rest[l1+l2:]
+	k := partialKey{relay: r.id, doc: doc, from: b.From, batch: h.batch}
+	part, parts, payload := h.part, h.parts, h.payload
 	if parts == 1 {
 		return payload, nil
 	}
@@ -513,6 +504,44 @@ func (n *P2P) assemble(r relayTarget, doc DocID, b mailproto.Box, s *sealer) ([]
 	return slices.Concat(p.parts...), nil
 }
 
+// boxPlain is an opened box: part part of parts of batch.
+type boxPlain struct {
+	batch       [16]byte
+	part, parts uint64
+	payload     []byte
+}
+
+// appendBox appends an opened box's bytes: version, batch id, part and
+// parts as uvarints, the payload.
+func appendBox(b []byte, h boxPlain) []byte {
+	b = append(b, boxVersion)
+	b = append(b, h.batch[:]...)
+	b = binary.AppendUvarint(b, h.part)
+	b = binary.AppendUvarint(b, h.parts)
+	return append(b, h.payload...)
+}
+
+// parseBox parses an opened box. A member may seal anything, so this is
+// untrusted input.
+func parseBox(plain []byte) (boxPlain, error) {
+	var h boxPlain
+	if len(plain) < 1+16 || plain[0] != boxVersion {
+		return h, errors.New("box: unknown version or truncated header")
+	}
+	copy(h.batch[:], plain[1:17])
+	rest := plain[17:]
+	part, l1 := binary.Uvarint(rest)
+	if l1 <= 0 {
+		return h, errors.New("box: bad part number")
+	}
+	parts, l2 := binary.Uvarint(rest[l1:])
+	if l2 <= 0 || parts == 0 || parts > maxParts || part >= parts {
+		return h, fmt.Errorf("box: part %d of %d", part, parts)
+	}
+	h.part, h.parts, h.payload = part, parts, rest[l1+l2:]
+	return h, nil
+}
+
 // pushRelay puts what the relay lacks from this device: the document's
 // records and every change beyond pushed, sealed, in parts.
 func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, st *relayDoc) error {
@@ -544,12 +573,8 @@ func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 		return err
 	}
 	for i := range parts {
-		plain := make([]byte, 0, boxHeader+partSize)
-		plain = append(plain, boxVersion)
-		plain = append(plain, batch[:]...)
-		plain = binary.AppendUvarint(plain, uint64(i))
-		plain = binary.AppendUvarint(plain, uint64(parts))
-		plain = append(plain, data[i*partSize:min(len(data), (i+1)*partSize)]...)
+		plain := appendBox(make([]byte, 0, boxHeader+partSize), boxPlain{batch: batch, part: uint64(i), parts: uint64(parts),
+			payload: data[i*partSize : min(len(data), (i+1)*partSize)]})
 		q := req
 		q.Type, q.Box = mailproto.TypePut, s.seal(plain)
 		if _, err := n.node.Mailbox(ctx, r.id, q); err != nil {

@@ -412,3 +412,75 @@ func BenchmarkMailbox(b *testing.B) {
 		})
 	}
 }
+
+// FuzzMailboxServe feeds the relay arbitrary request bodies from an
+// arbitrary device, after a valid document was set up: it must never
+// panic, must answer every request, and must store a box only for a
+// member with comment rights or more.
+func FuzzMailboxServe(f *testing.F) {
+	setup := &fixture{now: epoch}
+	root := setup.issueFuzz(nil, "owner", "owner", access.Admin|access.Relay)
+	writer := setup.issueFuzz(root, "owner", "writer", access.Write)
+	reader := setup.issueFuzz(root, "owner", "reader", access.Read)
+	relayTok := setup.issueFuzz(root, "owner", "relay", access.Relay)
+	for _, q := range []mailproto.Request{
+		{Type: mailproto.TypePut, Doc: testDoc, Proof: writer.Encode(), Box: []byte("x")},
+		{Type: mailproto.TypePut, Doc: testDoc, Proof: reader.Encode(), Box: []byte("x")},
+		{Type: mailproto.TypeGet, Doc: testDoc, Proof: reader.Encode(), After: 1, MaxBytes: 1},
+		{Type: mailproto.TypeGet, Doc: testDoc, Proof: writer.Encode(), RelayProof: relayTok.Encode(), Revocations: [][]byte{{1, 2}}},
+	} {
+		for _, who := range []byte{0, 1, 2} {
+			f.Add(who, q.Encode())
+		}
+	}
+	// One mailbox for the whole run (opening Badger per input would
+	// leave the fuzzer a few inputs a minute); what inputs add to it
+	// does not change who may store.
+	mb, err := openMailbox(f.TempDir(), pub("relay"), MailboxConfig{}, func() time.Time { return epoch }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { mb.close() })
+	seed := mailproto.Request{Type: mailproto.TypePut, Doc: testDoc, Proof: root.Encode(), RelayProof: relayTok.Encode(), Box: []byte("seed")}
+	if r := mb.Serve(pub("owner"), seed); r.Type != mailproto.TypeStored {
+		f.Fatalf("seed put: %+v", r)
+	}
+	names := []string{"writer", "reader", "mallory"}
+	f.Fuzz(func(t *testing.T, who byte, body []byte) {
+		req, err := mailproto.DecodeRequest(body)
+		if err != nil {
+			return
+		}
+		from := names[int(who)%len(names)]
+		resp := mb.Serve(pub(from), req)
+		switch resp.Type {
+		case mailproto.TypeStored:
+			if req.Type != mailproto.TypePut || from != "writer" || req.Doc != testDoc {
+				t.Fatalf("%s's %v on %v stored a box", from, req.Type, req.Doc)
+			}
+		case mailproto.TypeBoxes:
+			if req.Type != mailproto.TypeGet || from == "mallory" || req.Doc != testDoc {
+				t.Fatalf("%s's %v on %v got boxes", from, req.Type, req.Doc)
+			}
+		case mailproto.TypeError:
+			if resp.Msg == "" {
+				t.Fatal("refusal without a reason")
+			}
+		default:
+			t.Fatalf("answer %+v", resp)
+		}
+		if _, err := mailproto.DecodeResponse(resp.Encode()); err != nil {
+			t.Fatalf("answer does not decode: %v", err)
+		}
+	})
+}
+
+// issueFuzz issues a test token for the fuzz target (no testing.T there).
+func (f *fixture) issueFuzz(parent *access.Token, issuer, audience string, r access.Rights) *access.Token {
+	tok, err := access.Issue(parent, key(issuer), access.Grant{Audience: pub(audience), Doc: access.DocID(testDoc), Rights: r,
+		NotBefore: epoch.Add(-time.Minute), Expiry: epoch.Add(time.Hour)}, zeroRand{})
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
