@@ -105,6 +105,7 @@ type docMeta struct {
 	bytes  int64  // box data held
 	nrevs  int    // revocation records held
 	epoch  uint64 // random, set when the mailbox is made
+	put    int64  // when the mailbox was made or last put to, Unix seconds
 	mandat []byte // the relay's capability, encoded
 }
 
@@ -115,6 +116,7 @@ func (m *docMeta) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(m.bytes))
 	b = binary.AppendUvarint(b, uint64(m.nrevs))
 	b = binary.AppendUvarint(b, m.epoch)
+	b = binary.AppendUvarint(b, uint64(m.put))
 	return append(b, m.mandat...)
 }
 
@@ -124,7 +126,7 @@ func decodeMeta(b []byte) (*docMeta, error) {
 	}
 	m := &docMeta{root: access.Key(b[1:33])}
 	b = b[33:]
-	var vals [5]uint64
+	var vals [6]uint64
 	for i := range vals {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -132,7 +134,7 @@ func decodeMeta(b []byte) (*docMeta, error) {
 		}
 		vals[i], b = v, b[n:]
 	}
-	m.next, m.first, m.bytes, m.nrevs, m.epoch = vals[0], vals[1], int64(vals[2]), int(vals[3]), vals[4]
+	m.next, m.first, m.bytes, m.nrevs, m.epoch, m.put = vals[0], vals[1], int64(vals[2]), int(vals[3]), vals[4], int64(vals[5])
 	m.mandat = slices.Clone(b)
 	return m, nil
 }
@@ -243,7 +245,7 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 		if _, err := rand.Read(e[:]); err != nil {
 			return mailproto.Response{}, err
 		}
-		meta = &docMeta{root: chainRoot(offered).Issuer, next: 1, first: 1, epoch: binary.BigEndian.Uint64(e[:])}
+		meta = &docMeta{root: chainRoot(offered).Issuer, next: 1, first: 1, epoch: binary.BigEndian.Uint64(e[:]), put: m.now().Unix()}
 	}
 	if len(m.cfg.Roots) > 0 && !slices.Contains(m.cfg.Roots, meta.root) {
 		return mailproto.Refuse(mailproto.CodeNoMandate, "this relay serves only its operator's documents"), nil
@@ -372,6 +374,7 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 			resp = mailproto.Response{Type: mailproto.TypeStored, Seq: meta.next, Epoch: meta.epoch, Retention: uint64(m.cfg.Retention / time.Second)}
 			meta.next++
 			meta.bytes += int64(len(req.Box))
+			meta.put = now.Unix()
 		case mailproto.TypeGet:
 			var err error
 			if resp, err = m.get(txn, req, now); err != nil {
@@ -412,6 +415,75 @@ func (m *mailbox) addRevocations(doc crdt.DocID, meta *docMeta, recs []*access.R
 		}
 		return txn.Set(docKey(keyDoc, doc), meta.encode())
 	})
+}
+
+// sweep drops every document's expired boxes, and forgets a mailbox that
+// holds none and was not put to for the retention (its record, mandate and
+// revocations; a member's next request makes it again, with a new epoch,
+// and members put their documents again). A relay runs it periodically,
+// so documents nobody puts to any more do not keep disk or a document
+// slot. It returns how many mailboxes it forgot.
+func (m *mailbox) sweep() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var docs []crdt.DocID
+	err := m.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{keyDoc}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var doc crdt.DocID
+			copy(doc[:], it.Item().Key()[1:])
+			docs = append(docs, doc)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	forgot := 0
+	for _, doc := range docs {
+		meta, err := m.meta(doc)
+		if err != nil || meta == nil {
+			return forgot, err
+		}
+		gone := false
+		err = m.db.Update(func(txn *badger.Txn) error {
+			if err := m.prune(txn, doc, meta, now); err != nil {
+				return err
+			}
+			if meta.bytes > 0 || now.Sub(time.Unix(meta.put, 0)) < m.cfg.Retention {
+				return txn.Set(docKey(keyDoc, doc), meta.encode())
+			}
+			gone = true
+			var keys [][]byte
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: docKey(keyRevocation, doc)})
+			for it.Rewind(); it.Valid(); it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			it.Close()
+			keys = append(keys, docKey(keyDoc, doc))
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return forgot, err
+		}
+		if gone {
+			forgot++
+			m.docs--
+			m.log.Info("mailbox forgotten: empty and unused", "doc", doc)
+		}
+	}
+	// Boxes near the size limit live in the value log, which only a
+	// rewrite gives back.
+	for m.db.RunValueLogGC(0.5) == nil {
+	}
+	return forgot, nil
 }
 
 // meta reads doc's record, or nil if it has none.

@@ -484,3 +484,35 @@ func (f *fixture) issueFuzz(parent *access.Token, issuer, audience string, r acc
 	}
 	return tok
 }
+
+// TestMailboxSweep checks that the periodic sweep drops expired boxes and
+// forgets a mailbox nobody put to for the retention, freeing its document
+// slot, and that the next member to come makes it again with a new epoch.
+func TestMailboxSweep(t *testing.T) {
+	f := newFixture(t, MailboxConfig{Retention: time.Hour, MaxDocs: 1})
+	relayTok, w := f.member("relay", access.Relay), f.member("writer", access.Write)
+	first := f.put("writer", w, relayTok, "old")
+	wantStored(t, "put", first, 1)
+	f.now = epoch.Add(50 * time.Minute)
+	wantStored(t, "later put", f.put("writer", w, nil, "newer"), 2)
+
+	f.now = epoch.Add(time.Hour + time.Second)
+	if n, err := f.mb.sweep(); err != nil || n != 0 {
+		t.Fatalf("sweep after the first box expired: forgot %d, %v", n, err)
+	}
+	if got := boxesOf(f.get("writer", w, 0, 0)); got != "2:newer next=2 more=false" {
+		t.Errorf("after the first sweep: %s", got)
+	}
+	f.now = epoch.Add(2 * time.Hour)
+	if n, err := f.mb.sweep(); err != nil || n != 1 {
+		t.Fatalf("sweep after everything expired: forgot %d, %v", n, err)
+	}
+	wantCode(t, "get from a forgotten mailbox", f.get("writer", w, 0, 0), mailproto.CodeNoMandate, "send one")
+	// The slot is free again (MaxDocs is 1) and the mailbox comes back new.
+	f.reopen()
+	again := f.put("writer", w, relayTok, "fresh")
+	wantStored(t, "put after forgetting", again, 1)
+	if again.Epoch == first.Epoch {
+		t.Error("a remade mailbox kept its old epoch; members would not put their documents again")
+	}
+}

@@ -90,6 +90,30 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// sweepEvery is how often the mailbox drops expired boxes and forgets
+// unused mailboxes.
+const sweepEvery = time.Hour
+
+// sweepLoop sweeps the mailbox every sweepEvery until ctx ends.
+func (s *Server) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.RLock()
+		if s.mb != nil {
+			if _, err := s.mb.sweep(); err != nil {
+				s.log.Error("mailbox sweep", "err", err)
+			}
+		}
+		s.mu.RUnlock()
+	}
+}
+
 // Serve decides one mailbox request (p2p.Mailbox); the node calls it.
 func (s *Server) Serve(from access.Key, req mailproto.Request) mailproto.Response {
 	s.mu.RLock()
@@ -124,8 +148,17 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mb = mb
 		s.mu.Unlock()
 	}
+	var swept chan struct{}
+	if s.cfg.DataDir != "" {
+		swept = make(chan struct{})
+		go func() {
+			defer close(swept)
+			s.sweepLoop(ctx)
+		}()
+	}
 	err := s.node.Run(ctx)
 	if s.cfg.DataDir != "" {
+		<-swept
 		s.mu.Lock()
 		cerr := s.mb.close()
 		s.mb = nil
