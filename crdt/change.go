@@ -228,10 +228,10 @@ type hasher struct {
 	mids  []midstate
 	tail  []byte // the padded rest of the message
 	out   []byte // the saved state or Sum's output, reused
-	// blk holds the rest of a message that fits one block with its
+	// blk holds the rest of a message that fits two blocks with its
 	// padding, for blockAfter: its callers write the message's bytes
 	// at its start.
-	blk [sha256.BlockSize]byte
+	blk [2 * sha256.BlockSize]byte
 }
 
 // binaryState is how crypto/sha256's digest saves and restores its state.
@@ -336,26 +336,31 @@ func (h *hasher) hashAfter(slot int, rest []byte) (Hash, []byte, bool) {
 	return h.padRaw(rest, sha256.BlockSize+len(rest))
 }
 
-// maxBlockRest is the longest rest of a message that one block holds
-// with its padding (0x80 and the 8-byte length).
-const maxBlockRest = sha256.BlockSize - 9
+// maxBlockRest is the longest rest of a message that h.blk holds with its
+// padding (0x80 and the 8-byte length): a typed change's rest takes one
+// block, a merge's (two parent hashes) two.
+const maxBlockRest = 2*sha256.BlockSize - 9
 
 // blockAfter is hashAfter for a rest of k <= maxBlockRest bytes that the
-// caller wrote at the start of h.blk: the padding goes in place and one
-// block is hashed, with no buffer grown or copied. The caller checks
-// rawState once, not per call.
+// caller wrote at the start of h.blk: the padding goes in place and the
+// one or two blocks are hashed, with no buffer grown or copied. The caller
+// checks rawState once, not per call.
 func (h *hasher) blockAfter(slot, k int) (Hash, bool) {
-	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || k > maxBlockRest {
+	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || k < 0 || k > maxBlockRest {
 		return Hash{}, false
 	}
 	if err := h.state.UnmarshalBinary(h.mids[slot].state); err != nil {
 		return Hash{}, false
 	}
-	b := &h.blk
+	b := h.blk[:]
+	if k <= sha256.BlockSize-9 {
+		b = h.blk[:sha256.BlockSize]
+	}
+	n := len(b)
 	b[k] = 0x80
-	clear(b[k+1 : sha256.BlockSize-8])
-	binary.BigEndian.PutUint64(b[sha256.BlockSize-8:], uint64(sha256.BlockSize+k)*8)
-	h.d.Write(b[:])
+	clear(b[k+1 : n-8])
+	binary.BigEndian.PutUint64(b[n-8:], uint64(sha256.BlockSize+k)*8)
+	h.d.Write(b)
 	st, err := h.state.AppendBinary(h.out[:0])
 	h.out = st
 	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {

@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,5 +127,83 @@ func TestDeltaSync(t *testing.T) {
 	c := crdt.New(crdt.DocID{'x'}, crdt.Author{3})
 	if _, err := c.ApplyEncoded(da); !errors.Is(err, crdt.ErrInvalid) {
 		t.Fatalf("delta for another document: %v, want ErrInvalid", err)
+	}
+}
+
+// TestDecodeTypingChains checks Decode's hashing of an author's run of
+// one-op changes (a chain: each change's only parent is the one before)
+// against the hashes the typing replica made, for ASCII and multi-byte
+// text typed in long runs, forward deletes and backspaces, changes of
+// several ops and a change too long for the one-block path, after a
+// merge with another author.
+func TestDecodeTypingChains(t *testing.T) {
+	const seed = 3
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 0))
+	a := crdt.New(crdt.DocID{'c'}, crdt.Author{1})
+	b := crdt.New(crdt.DocID{'c'}, crdt.Author{2})
+	chars := []string{"a", "é", "日", "🙂", "z", "ß"}
+	typeRun := func(d *crdt.Doc, n int, multi bool) {
+		pos := r.IntN(d.Len() + 1)
+		for i := 0; i < n; i++ {
+			s := chars[0]
+			if multi {
+				s = chars[r.IntN(len(chars))]
+			}
+			if err := d.Insert(pos+i, s); err != nil {
+				t.Fatal(err)
+			}
+			d.Seal()
+		}
+	}
+	typeRun(a, 40, false)
+	typeRun(a, 60, true)
+	if _, err := b.Apply(a.ChangesSince(nil)...); err != nil {
+		t.Fatal(err)
+	}
+	typeRun(b, 30, true)
+	typeRun(a, 30, true)
+	for i := 0; i < 10 && a.Len() > 0; i++ { // backspace
+		if err := a.Delete(a.Len()-1-i%3, 1); err != nil {
+			t.Fatal(err)
+		}
+		a.Seal()
+	}
+	for i := 0; i < 5 && a.Len() > 3; i++ { // forward delete
+		if err := a.Delete(2, 1); err != nil {
+			t.Fatal(err)
+		}
+		a.Seal()
+	}
+	if err := a.Insert(1, "several ops "); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	a.Seal()
+	if err := a.Insert(a.Len(), "a change whose text is far too long for one or two blocks of SHA-256, 🙂🙂🙂"); err != nil {
+		t.Fatal(err)
+	}
+	a.Seal()
+	typeRun(a, 20, true)
+	if _, err := a.Apply(b.ChangesSince(nil)...); err != nil {
+		t.Fatal(err)
+	}
+	typeRun(a, 20, true)
+	enc := a.Encode()
+	for _, dec := range []func([]byte, crdt.Author) (*crdt.Doc, error){crdt.Decode, crdt.Load} {
+		d, err := dec(enc, crdt.Author{9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Text() != a.Text() || !slices.Equal(d.Heads(), a.Heads()) {
+			t.Fatalf("decoded: text or heads differ")
+		}
+		for _, c := range a.ChangesSince(nil) {
+			if !d.Has(c.Hash) {
+				t.Fatalf("decoded replica lacks change %s", c.Hash)
+			}
+		}
 	}
 }

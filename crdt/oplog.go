@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"slices"
 	"sort"
@@ -483,15 +484,11 @@ func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
 		// Inside one run (every typed change): its one op encodes as
 		// it is, with no op list to build.
 		i, j := start-r.lv, end-r.lv
-		if agent < len(l.hashPrimed) && l.hashPrimed[agent] {
+		if agent < len(l.hashPrimed) && l.hashPrimed[agent] && rawState() {
 			// The hasher's slot for the author holds the first block
 			// (hashPrefix, version, the start of the author's key):
 			// only the rest is built and hashed.
-			b := append(l.hbuf[:0], l.agents[agent][firstAuthorBytes:]...)
-			b = l.appendRunOp(appendSeqParents(b, seq, parents), ri, i, j)
-			sum, b, ok := l.hasher.hashAfter(agent, b)
-			l.hbuf = b
-			if ok {
+			if sum, ok := l.hashRest(agent, seq, parents, ri, i, j); ok {
 				return sum
 			}
 		}
@@ -511,40 +508,123 @@ func (l *oplog) changeHash(start, end int, parents []Hash) Hash {
 // LV first, all by the author of the last recorded change and each made
 // right on top of the one before: its hash is the only parent. This is an
 // author typing on alone, most of a decoded history; the ops are read run
-// by run, with no lookup per change.
+// by run, with no lookup per change, and a change inside one run has the
+// rest of its message (after the author's first block) written straight
+// into the hasher's block buffer (chainRest).
 func (l *oplog) hashChain(first, cnt, k int) {
 	agent, seq := l.agentAt(first)
 	prev := *l.hashes.at(l.hashes.len() - 1)
-	parents := []Hash{prev}
 	ri := l.opIndex(first)
-	h := &l.hasher
-	// A typed change's rest (after the first block) fits one block: it
-	// is written straight into the hasher's block (see blockAfter).
 	primed := agent < len(l.hashPrimed) && l.hashPrimed[agent] && rawState()
+	tail := l.agents[agent][firstAuthorBytes:]
+	// In a non-ASCII insert run, code point ci starts at content byte cb:
+	// the changes go forward through a run, so finding each one's text
+	// is a step, not a scan from the run's start.
+	cri, ci, cb := -1, 0, 0
 	for s, end := first, first+k*cnt; s < end; s += cnt {
 		for l.ops[ri].end() <= s {
 			ri++
 		}
 		r := &l.ops[ri]
 		ok := false
-		if s+cnt <= r.end() && primed {
-			b := append(h.blk[:0], l.agents[agent][firstAuthorBytes:]...)
-			b = l.appendRunOp(appendSeqParents(b, seq, parents), ri, s-r.lv, s+cnt-r.lv)
-			if len(b) <= maxBlockRest {
-				// b is still h.blk: a slice of at most its length
-				// never leaves its array.
-				prev, ok = h.blockAfter(agent, len(b))
-			} else {
-				prev, l.hbuf, ok = h.hashAfter(agent, append(l.hbuf[:0], b...))
+		if primed && s+cnt <= r.end() {
+			i, j := s-r.lv, s+cnt-r.lv
+			var text []byte
+			if r.kind == Insert {
+				if r.ascii {
+					text = l.content[r.cont+i : r.cont+j]
+				} else {
+					if cri != ri || ci > i {
+						cri, ci, cb = ri, 0, r.cont
+					}
+					cb += byteOffset(l.content[cb:], -1, i-ci)
+					n := byteOffset(l.content[cb:], -1, j-i)
+					text = l.content[cb : cb+n]
+					ci, cb = j, cb+n
+				}
+			}
+			if n := l.chainRest(tail, seq, &prev, r, i, j, text); n >= 0 {
+				prev, ok = l.hasher.blockAfter(agent, n)
 			}
 		}
 		if !ok {
-			prev = l.changeHash(s, s+cnt, parents)
+			prev = l.changeHash(s, s+cnt, []Hash{prev})
 		}
 		l.addChange(s, prev)
-		parents[0] = prev
 		seq += uint64(cnt)
 	}
+}
+
+// chainRest writes into the hasher's block buffer what follows the
+// author's first block in the message of the change at seq whose only
+// parent is parent and whose ops are [i, j) of run r (text: an insert's
+// text): the end of the author's key (tail), then what appendSeqParents
+// and appendRunOp write. It returns the length, or -1 if the message
+// might not fit (see blockAfter).
+func (l *oplog) chainRest(tail []byte, seq uint64, parent *Hash, r *opRun, i, j int, text []byte) int {
+	b := &l.hasher.blk
+	// The fixed bytes, the parent and four varints at their longest.
+	if len(tail)+2+len(Hash{})+1+4*binary.MaxVarintLen64+len(text) > maxBlockRest {
+		return -1
+	}
+	// Byte by byte: every piece is a few bytes, too short to pay for a
+	// call to copy.
+	k := 0
+	for _, c := range tail {
+		b[k] = c
+		k++
+	}
+	k = putUvarint(b, k, seq)
+	b[k] = 1 // one parent
+	k++
+	*(*Hash)(b[k : k+len(Hash{})]) = *parent
+	k += len(Hash{})
+	b[k] = 1 // one op
+	k++
+	k = putUvarint(b, k, opHeader(r.kind, j-i, r.kind == Delete && r.rev && j-i > 1))
+	k = putUvarint(b, k, uint64(r.piecePos(i, j)))
+	if r.kind == Insert {
+		k = putUvarint(b, k, uint64(len(text)))
+		for _, c := range text {
+			b[k] = c
+			k++
+		}
+	} else {
+		b[k] = 0 // no text
+		k++
+	}
+	return k
+}
+
+// putUvarint writes v as a uvarint into b at k and returns the end.
+func putUvarint(b *[2 * sha256.BlockSize]byte, k int, v uint64) int {
+	for v >= 0x80 {
+		b[k] = byte(v) | 0x80
+		v >>= 7
+		k++
+	}
+	b[k] = byte(v)
+	return k + 1
+}
+
+// hashRest returns the hash of the change by agent at seq with the given
+// parents made of ops [i, j) of run ri, building only the rest of the
+// message after the author's first block, which the hasher's slot for the
+// agent holds (the caller checks hashPrimed and rawState). A rest that
+// fits two blocks (any typed change or merge of a few parents) is written
+// into the hasher's block buffer and padded there.
+func (l *oplog) hashRest(agent int, seq uint64, parents []Hash, ri, i, j int) (Hash, bool) {
+	h := &l.hasher
+	b := append(h.blk[:0], l.agents[agent][firstAuthorBytes:]...)
+	b = l.appendRunOp(appendSeqParents(b, seq, parents), ri, i, j)
+	if len(b) <= maxBlockRest {
+		// b is still h.blk: a slice no longer than its array never
+		// leaves it.
+		return h.blockAfter(agent, len(b))
+	}
+	sum, rest, ok := h.hashAfter(agent, append(l.hbuf[:0], b...))
+	l.hbuf = rest
+	return sum, ok
 }
 
 // appendRunOp appends the op list of a change made of ops [i, j) of run
