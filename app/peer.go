@@ -238,18 +238,14 @@ func (p *Peer) List() ([]DocInfo, error) {
 // Create makes a new document owned by this device (it holds the root
 // capability) with an optional title, and returns its id.
 func (p *Peer) Create(title string) (DocID, error) {
-	var id DocID
-	if _, err := io.ReadFull(p.cfg.Rand, id[:]); err != nil {
-		return id, fmt.Errorf("new document id: %w", err)
-	}
+	// The id is bound to this device's key (access.DocIDFor), so no other
+	// device can claim the document as its own, on a relay say.
 	now := p.cfg.Now()
-	root, err := access.Issue(nil, p.key, access.Grant{
-		Audience: p.self, Doc: access.DocID(id), Rights: access.Admin | access.Relay,
-		NotBefore: now.Add(-time.Minute), Expiry: now.AddDate(100, 0, 0),
-	}, p.cfg.Rand)
+	root, err := access.NewRoot(p.key, access.Admin|access.Relay, now.Add(-time.Minute), now.AddDate(100, 0, 0), p.cfg.Rand)
 	if err != nil {
-		return id, fmt.Errorf("root capability: %w", err)
+		return DocID{}, fmt.Errorf("root capability: %w", err)
 	}
+	id := DocID(root.Doc)
 	if err := p.db.Create(id, strings.TrimSpace(title)); err != nil {
 		return id, err
 	}

@@ -21,6 +21,8 @@ const (
 	// mailboxTimeout bounds one mailbox exchange on either side: reading
 	// the request, deciding, writing the answer.
 	mailboxTimeout = 30 * time.Second
+	// mailboxReadTimeout bounds reading a request on the serving side.
+	mailboxReadTimeout = 10 * time.Second
 )
 
 // Mailbox decides relay mailbox requests (see package mailproto); a relay
@@ -33,19 +35,15 @@ type Mailbox interface {
 // handleMailboxStream serves one mailbox exchange.
 func (n *Node) handleMailboxStream(st network.Stream) {
 	defer st.Close()
-	select {
-	case n.mailboxSlots <- struct{}{}:
-		defer func() { <-n.mailboxSlots }()
-	default:
-		n.writeMailbox(st, mailproto.Refuse(mailproto.CodeBusy, "serving %d requests", maxMailboxStreams))
-		return
-	}
-	if err := st.SetDeadline(time.Now().Add(mailboxTimeout)); err != nil {
+	from, err := keyOf(st.Conn().RemotePeer())
+	if err != nil {
 		_ = st.Reset()
 		return
 	}
-	from, err := keyOf(st.Conn().RemotePeer())
-	if err != nil {
+	// The request is read before a slot is taken, within a short
+	// deadline, so that peers sending slowly hold no slot; how many
+	// streams may be read at once is the resource manager's limit.
+	if err := st.SetDeadline(time.Now().Add(mailboxReadTimeout)); err != nil {
 		_ = st.Reset()
 		return
 	}
@@ -57,6 +55,17 @@ func (n *Node) handleMailboxStream(st network.Stream) {
 	req, err := mailproto.DecodeRequest(body)
 	if err != nil {
 		n.writeMailbox(st, mailproto.Refuse(mailproto.CodeMalformed, "%v", err))
+		return
+	}
+	select {
+	case n.mailboxSlots <- struct{}{}:
+		defer func() { <-n.mailboxSlots }()
+	default:
+		n.writeMailbox(st, mailproto.Refuse(mailproto.CodeBusy, "serving %d requests", maxMailboxStreams))
+		return
+	}
+	if err := st.SetDeadline(time.Now().Add(mailboxTimeout)); err != nil {
+		_ = st.Reset()
 		return
 	}
 	n.writeMailbox(st, n.cfg.Mailbox.Serve(from, req))

@@ -31,8 +31,12 @@ func key(name string) ed25519.PrivateKey {
 func pub(name string) access.Key { return access.PublicKeyOf(key(name)) }
 
 var (
-	epoch   = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	testDoc = crdt.DocID{0xd0, 0xc}
+	epoch = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	// testDoc is owner's document, its id bound to owner's key and the
+	// zero nonce (the fixture's root token has it: zeroRand).
+	testDoc = crdt.DocID(access.DocIDFor(pub("owner"), [16]byte{}))
+	// otherDoc is another owner's document.
+	otherDoc = crdt.DocID(access.DocIDFor(pub("owner2"), [16]byte{}))
 )
 
 // fixture is a document owned by "owner", with a relay key "relay" and a
@@ -137,8 +141,15 @@ func TestMailboxMandate(t *testing.T) {
 		mailproto.CodeNoMandate, "insufficient rights")
 	wantCode(t, "another relay's token", f.put("writer", writer, f.member("other-relay", access.Relay), "x"),
 		mailproto.CodeNoMandate, "audience")
-	wantCode(t, "another document", f.put("writer", writer, f.issue(f.issue(nil, "owner", "owner", crdt.DocID{9}, access.Admin|access.Relay, time.Hour),
-		"owner", "relay", crdt.DocID{9}, access.Relay, time.Hour), "x"), mailproto.CodeNoMandate, "document")
+	wantCode(t, "another document", f.put("writer", writer, f.issue(f.issue(nil, "owner2", "owner2", otherDoc, access.Admin|access.Relay, time.Hour),
+		"owner2", "relay", otherDoc, access.Relay, time.Hour), "x"), mailproto.CodeNoMandate, "document")
+	// A document whose id is not bound to its root: the relay cannot tell
+	// its owner, so it will not pin one.
+	loose := crdt.DocID{9}
+	looseRoot := f.issue(nil, "owner", "owner", loose, access.Admin|access.Relay, time.Hour)
+	got := f.mb.Serve(pub("owner"), mailproto.Request{Type: mailproto.TypePut, Doc: loose, Proof: looseRoot.Encode(),
+		RelayProof: f.issue(looseRoot, "owner", "relay", loose, access.Relay, time.Hour).Encode(), Box: []byte("x")})
+	wantCode(t, "unbound id", got, mailproto.CodeNoMandate, "not bound to its owner")
 	relayTok := f.member("relay", access.Relay)
 	first := f.put("writer", writer, relayTok, "one")
 	wantStored(t, "first put", first, 1)
@@ -159,7 +170,7 @@ func TestMailboxMandate(t *testing.T) {
 	f2 := f.issue(nil, "mallory", "mallory", testDoc, access.Admin|access.Relay, time.Hour)
 	evilRelay := f.issue(f2, "mallory", "relay", testDoc, access.Relay, time.Hour)
 	wantCode(t, "squatter", f.put("mallory", f2, evilRelay, "evil"), mailproto.CodeUnauthorized, "")
-	got := f.get("writer", writer, 0, 0)
+	got = f.get("writer", writer, 0, 0)
 	if s := boxesOf(got); s != "1:one,2:two next=2 more=false" {
 		t.Errorf("get after squatter: %s", s)
 	}
@@ -278,33 +289,43 @@ func TestMailboxRevocation(t *testing.T) {
 	wantCode(t, "relay revoked, new token", f.put("owner", f.root, f.member("relay", access.Relay), "y"), mailproto.CodeNoMandate, "revoked")
 }
 
-// TestMailboxBounds checks the quota, the retention and the document
-// limit, each refusing with CodeFull and storing nothing.
+// TestMailboxBounds checks the document quota, one device's half of it,
+// the relay's total, the retention and the document limit, each refusing
+// with CodeFull and storing nothing. Every box costs its data plus
+// BoxOverhead.
 func TestMailboxBounds(t *testing.T) {
-	f := newFixture(t, MailboxConfig{DocQuota: 10, Retention: time.Hour, MaxDocs: 1})
-	relayTok, w := f.member("relay", access.Relay), f.member("writer", access.Write)
-	wantStored(t, "put 6", f.put("writer", w, relayTok, "aaaaaa"), 1)
-	wantCode(t, "over quota", f.put("writer", w, nil, "bbbbb"), mailproto.CodeFull, "quota of 10")
-	wantStored(t, "fits", f.put("writer", w, nil, "ccc"), 2)
+	const quota = 4*BoxOverhead + 20 // one device may hold 138
+	f := newFixture(t, MailboxConfig{DocQuota: quota, Retention: time.Hour, MaxDocs: 1})
+	relayTok, w, c, d := f.member("relay", access.Relay), f.member("writer", access.Write), f.member("commenter", access.Comment), f.member("third", access.Write)
+	wantStored(t, "w puts 6", f.put("writer", w, relayTok, strings.Repeat("a", 6)), 1) // w 70, doc 70
+	wantCode(t, "w over its half", f.put("writer", w, nil, strings.Repeat("b", 5)), mailproto.CodeFull, "one device may hold half")
+	wantStored(t, "c puts 60", f.put("commenter", c, nil, strings.Repeat("c", 60)), 2) // c 124, doc 194
+	wantCode(t, "over the document's quota", f.put("third", d, nil, strings.Repeat("d", 20)), mailproto.CodeFull, "quota of 276")
 	f.now = epoch.Add(30 * time.Minute)
-	wantStored(t, "later", f.put("writer", w, nil, "d"), 3)
-	wantCode(t, "still full", f.put("writer", w, nil, "e"), mailproto.CodeFull, "quota")
-	// An hour after the first two they expire: Get skips them and the next
-	// Put drops them and fits.
+	wantStored(t, "w puts 1 later", f.put("writer", w, nil, "e"), 3) // w 135, doc 259
+	// An hour after the first two they expire: Get skips them, and the
+	// next Put drops them, which gives the writer its share back.
 	f.now = epoch.Add(time.Hour + time.Second)
-	if got := boxesOf(f.get("writer", w, 0, 0)); got != "3:d next=3 more=false" {
+	if got := boxesOf(f.get("writer", w, 0, 0)); got != "3:e next=3 more=false" {
 		t.Errorf("get after expiry: %s", got)
 	}
-	wantStored(t, "after expiry", f.put("writer", w, nil, "eeeeeeeee"), 4)
-	if got := boxesOf(f.get("writer", w, 0, 0)); got != "3:d,4:eeeeeeeee next=4 more=false" {
+	wantStored(t, "after expiry", f.put("writer", w, nil, strings.Repeat("f", 9)), 4) // w 65+73 = 138
+	if got := boxesOf(f.get("writer", w, 0, 0)); got != "3:e,4:fffffffff next=4 more=false" {
 		t.Errorf("get after the put: %s", got)
 	}
 
-	other := crdt.DocID{7}
-	root2 := f.issue(nil, "owner", "owner", other, access.Admin|access.Relay, time.Hour)
-	got := f.mb.Serve(pub("owner"), mailproto.Request{Type: mailproto.TypePut, Doc: other, Proof: root2.Encode(),
-		RelayProof: f.issue(root2, "owner", "relay", other, access.Relay, time.Hour).Encode(), Box: []byte("x")})
+	root2 := f.issue(nil, "owner2", "owner2", otherDoc, access.Admin|access.Relay, time.Hour)
+	got := f.mb.Serve(pub("owner2"), mailproto.Request{Type: mailproto.TypePut, Doc: otherDoc, Proof: root2.Encode(),
+		RelayProof: f.issue(root2, "owner2", "relay", otherDoc, access.Relay, time.Hour).Encode(), Box: []byte("x")})
 	wantCode(t, "second document", got, mailproto.CodeFull, "1 documents")
+
+	// The relay's total, counted across a restart.
+	g := newFixture(t, MailboxConfig{MaxBytes: 3 * BoxOverhead})
+	relayTok, w = g.member("relay", access.Relay), g.member("writer", access.Write)
+	wantStored(t, "first of the total", g.put("writer", w, relayTok, "x"), 1)
+	wantStored(t, "second of the total", g.put("writer", w, nil, "y"), 2)
+	g.reopen()
+	wantCode(t, "past the relay's total", g.put("writer", w, nil, "z"), mailproto.CodeFull, "its limit is 192")
 }
 
 // TestMailboxOperatorRoots checks that an operator who pins roots serves
@@ -514,5 +535,38 @@ func TestMailboxSweep(t *testing.T) {
 	wantStored(t, "put after forgetting", again, 1)
 	if again.Epoch == first.Epoch {
 		t.Error("a remade mailbox kept its old epoch; members would not put their documents again")
+	}
+}
+
+// TestMailboxPruneChunks: more expired boxes than one transaction may drop
+// (pruneChunk) are dropped over several, by Puts and by the sweep, and
+// the document keeps working.
+func TestMailboxPruneChunks(t *testing.T) {
+	f := newFixture(t, MailboxConfig{Retention: time.Hour})
+	relayTok, w := f.member("relay", access.Relay), f.member("writer", access.Write)
+	const n = 2*pruneChunk + 100
+	for i := range n {
+		var tok *access.Token
+		if i == 0 {
+			tok = relayTok
+		}
+		if r := f.put("writer", w, tok, "x"); r.Type != mailproto.TypeStored {
+			t.Fatalf("put %d: %+v", i, r)
+		}
+	}
+	f.now = epoch.Add(2 * time.Hour)
+	wantStored(t, "put after expiry", f.put("writer", w, nil, "y"), n+1) // drops the first chunk
+	if _, err := f.mb.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if got := boxesOf(f.get("writer", w, 0, 0)); got != fmt.Sprintf("%d:y next=%d more=false", n+1, n+1) {
+		t.Errorf("after the sweep: %s", got)
+	}
+	meta, err := f.mb.meta(testDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.bytes != boxCost(1) || meta.first != n+1 || f.mb.total != boxCost(1) {
+		t.Errorf("after the sweep: document holds %d bytes from seq %d, relay %d; want %d from %d", meta.bytes, meta.first, f.mb.total, boxCost(1), n+1)
 	}
 }

@@ -149,14 +149,17 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	var swept chan struct{}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
 	if s.cfg.DataDir != "" {
 		swept = make(chan struct{})
 		go func() {
 			defer close(swept)
-			s.sweepLoop(ctx)
+			s.sweepLoop(sweepCtx)
 		}()
 	}
 	err := s.node.Run(ctx)
+	stopSweep() // also when the node failed to start and ctx lives on
 	if s.cfg.DataDir != "" {
 		<-swept
 		s.mu.Lock()

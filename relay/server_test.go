@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
+	"net"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -123,5 +126,36 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Error("New accepted the config")
 			}
 		})
+	}
+}
+
+// TestRunFailsOnBusyAddress: a relay with a mailbox whose listen address
+// is taken returns the error from Run instead of hanging.
+func TestRunFailsOnBusyAddress(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain listener (without SO_REUSEPORT, which libp2p sets) holds
+	// the port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	srv, err := New(Config{ListenAddrs: []string{taken}, PrivateKey: key, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(t.Context()) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run on a taken address returned nil")
+		}
+	case <-time.After(30 * time.Second): // a bound on a hang, not a wait for an event
+		t.Fatal("Run on a taken address has not returned after 30 s")
 	}
 }

@@ -9,7 +9,7 @@
 // Usage:
 //
 //	quire-relay [-listen MULTIADDR[,MULTIADDR...]]... [-data DIR] [-mailbox=false]
-//	            [-doc-quota MiB] [-max-docs N] [-retention DURATION]
+//	            [-doc-quota MiB] [-total-quota GiB] [-max-docs N] [-retention DURATION]
 //	            [-allow-root KEY]... [-log-level LEVEL]
 package main
 
@@ -65,6 +65,7 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.StringVar(&opts.dataDir, "data", "", "data `directory` holding the identity key and the mailbox (default $QUIRE_RELAY_DATA or the platform's user data directory)")
 	fs.BoolVar(&opts.mailbox, "mailbox", true, "keep members' encrypted changes for peers that are offline")
 	quota := fs.Int64("doc-quota", relay.DefaultDocQuota>>20, "`MiB` of encrypted changes the mailbox keeps per document")
+	total := fs.Int64("total-quota", relay.DefaultMaxBytes>>30, "`GiB` of encrypted changes the mailbox keeps in all")
 	fs.IntVar(&opts.mbox.MaxDocs, "max-docs", relay.DefaultMaxDocs, "`documents` the mailbox serves at most")
 	fs.DurationVar(&opts.mbox.Retention, "retention", relay.DefaultRetention, "how long the mailbox keeps a change")
 	roots := &cli.ListFlag{}
@@ -90,10 +91,10 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		}
 		opts.dataDir = dir
 	}
-	if *quota <= 0 || opts.mbox.MaxDocs <= 0 || opts.mbox.Retention <= 0 {
-		return opts, cli.Usagef(stderr, "quire-relay", "-doc-quota, -max-docs and -retention must be positive"), true
+	if *quota <= 0 || *total <= 0 || opts.mbox.MaxDocs <= 0 || opts.mbox.Retention <= 0 {
+		return opts, cli.Usagef(stderr, "quire-relay", "-doc-quota, -total-quota, -max-docs and -retention must be positive"), true
 	}
-	opts.mbox.DocQuota = *quota << 20
+	opts.mbox.DocQuota, opts.mbox.MaxBytes = *quota<<20, *total<<30
 	for _, r := range roots.Values {
 		b, err := hex.DecodeString(r)
 		if err != nil || len(b) != ed25519.PublicKeySize {

@@ -77,3 +77,30 @@ func Fingerprint(pub ed25519.PublicKey) string {
 	s := docEnc.EncodeToString(sum[:10])
 	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
 }
+
+// DocIDFor returns the document id bound to a root key and the nonce of
+// the root's own token: the first 16 bytes of SHA-256 over a domain
+// string, the key and the nonce. A document created this way cannot be
+// claimed by another root (see BoundToRoot): a relay that pins a
+// document's root on first use relies on it.
+func DocIDFor(root Key, nonce [16]byte) DocID {
+	h := sha256.New()
+	h.Write([]byte("quire-doc-id-v1\x00"))
+	h.Write(root[:])
+	h.Write(nonce[:])
+	var id DocID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// BoundToRoot reports whether t's document id is DocIDFor its chain's
+// root key and the nonce of the chain's first token (the root's own). It
+// checks no signature (Verify does); a chain that verifies and is bound
+// names the one root its document can have.
+func BoundToRoot(t *Token) bool {
+	first := t
+	for first.Parent != nil {
+		first = first.Parent
+	}
+	return DocIDFor(first.Issuer, first.Nonce) == t.Doc
+}

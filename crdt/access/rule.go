@@ -97,6 +97,41 @@ func Decide(h History, events []RevocationEvent, doc DocID, root Key) *Ruling {
 	return r
 }
 
+// DecideUnordered settles revocation records for a party that holds them
+// but not the history that orders them (a relay, which stores only
+// ciphertext). It fails closed: every event whose author is its record's
+// revoker and whose record passes Check is effective, whatever other
+// records say, so of two admins who revoke each other both are cut off
+// there. Decide's void rule would need the causal order; without it, a
+// record's claimed time or id could be chosen to win. Its Ruling is for
+// actions (KindRead, KindRelay); it places no change. Any caller may use
+// it.
+func DecideUnordered(events []RevocationEvent, doc DocID, root Key) *Ruling {
+	r := &Ruling{h: unordered{}}
+	for _, ev := range events {
+		var err error
+		switch {
+		case ev.Record == nil || ev.Record.Proof == nil:
+			err = fmt.Errorf("no record or no proof: %w", ErrMalformed)
+		case ev.Author != ev.Record.Revoker():
+			err = fmt.Errorf("record carried by %s, not its revoker: %w", Fingerprint(ev.Author[:]), ErrWrongAudience)
+		default:
+			err = ev.Record.Check(doc, root)
+		}
+		if err != nil {
+			r.void = append(r.void, VoidEvent{ev, err})
+			continue
+		}
+		r.effective = append(r.effective, ev)
+	}
+	return r
+}
+
+// unordered is the causal order DecideUnordered knows: none.
+type unordered struct{}
+
+func (unordered) Precedes(a, b ChangeRef) bool { return false }
+
 // order returns events deduplicated and in Decide's total order.
 func order(h History, events []RevocationEvent) []RevocationEvent {
 	type item struct {

@@ -348,3 +348,83 @@ func TestAuthorizeRelayAction(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideUnordered checks the relay's rule: without the causal order,
+// every valid record counts, so two admins who revoke each other are both
+// cut off whatever the records' ids or times, and an invalid record counts
+// for nothing.
+func TestDecideUnordered(t *testing.T) {
+	alice := chain(t, Admin, "root", "alice")
+	bob := chain(t, Admin, "root", "bob")
+	aRevB, err := Revoke(alice, testKey("alice"), TargetKey, testPub("bob"), testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bRevA, err := Revoke(bob, testKey("bob"), TargetKey, testPub("alice"), hours(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *bRevA
+	forged.Target = [32]byte(testPub("root2"))
+	evs := []RevocationEvent{
+		{Change: ChangeRef(aRevB.ID()), Author: testPub("alice"), Record: aRevB},
+		{Change: ChangeRef(bRevA.ID()), Author: testPub("bob"), Record: bRevA},
+		{Change: ChangeRef{7}, Author: testPub("bob"), Record: &forged},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}} {
+		var in []RevocationEvent
+		for _, i := range order {
+			in = append(in, evs[i])
+		}
+		r := DecideUnordered(in, testDoc, testPub("root"))
+		if len(r.Effective()) != 2 || len(r.Void()) != 1 || !errors.Is(r.Void()[0].Err, ErrBadSignature) {
+			t.Fatalf("order %v: effective %d, void %v", order, len(r.Effective()), r.Void())
+		}
+		pol := Policy{Doc: testDoc, Root: testPub("root"), Ruling: r}
+		for name, tok := range map[string]*Token{"alice": alice, "bob": bob} {
+			if _, err := Authorize(ChangeInfo{Author: testPub(name), Kind: KindRead, Time: testEpoch}, tok, pol); !errors.Is(err, ErrRevoked) {
+				t.Errorf("order %v: %s reads: %v, want %v", order, name, err, ErrRevoked)
+			}
+		}
+	}
+	// Decide, with the order, voids one of them: the relay's rule is
+	// stricter on purpose.
+	if r := Decide(dag{}, evs[:2], testDoc, testPub("root")); len(r.Effective()) != 1 {
+		t.Errorf("Decide kept %d of two mutual revocations, want 1", len(r.Effective()))
+	}
+}
+
+// TestDocIDBinding checks that a document made with NewRoot names its root
+// in its id, for every chain delegated from it, and that no other root's
+// chain can claim that id.
+func TestDocIDBinding(t *testing.T) {
+	root, err := NewRoot(testKey("root"), Admin|Relay, testEpoch, hours(24), newDetReader("binding"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Doc != DocIDFor(testPub("root"), root.Nonce) || !BoundToRoot(root) {
+		t.Fatalf("root token for %v is not bound", root.Doc)
+	}
+	if _, err := Verify(root, VerifyParams{Doc: root.Doc, Root: testPub("root"), Audience: testPub("root"), Now: testEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	member, err := Issue(root, testKey("root"), Grant{Audience: testPub("bob"), Doc: root.Doc, Rights: Write, NotBefore: testEpoch, Expiry: hours(1)}, newDetReader("binding"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !BoundToRoot(member) {
+		t.Error("a member's chain is not bound")
+	}
+	// Mallory's own root for the same id cannot be bound: its nonce would
+	// have to hash, with her key, to the id.
+	mallory, err := Issue(nil, testKey("mallory"), Grant{Audience: testPub("mallory"), Doc: root.Doc, Rights: Admin, NotBefore: testEpoch, Expiry: hours(1)}, newDetReader("binding"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if BoundToRoot(mallory) {
+		t.Error("another root's chain is bound to the id")
+	}
+	if BoundToRoot(chain(t, Admin, "root", "bob")) {
+		t.Error("a chain for a random id is bound")
+	}
+}

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -61,6 +62,19 @@ type Grant struct {
 	// NotBefore and Expiry bound the lifetime (second precision, inclusive);
 	// for a delegation, within the parent's.
 	NotBefore, Expiry time.Time
+}
+
+// NewRoot issues the root token of a new document: from root's key to
+// itself, with the nonce read from rand and the document id DocIDFor that
+// key and nonce, so the id is bound to its root (BoundToRoot).
+func NewRoot(root ed25519.PrivateKey, rights Rights, notBefore, expiry time.Time, rand io.Reader) (*Token, error) {
+	var nonce [nonceSize]byte
+	if _, err := io.ReadFull(rand, nonce[:]); err != nil {
+		return nil, fmt.Errorf("new root: read nonce: %w", err)
+	}
+	self := PublicKeyOf(root)
+	return Issue(nil, root, Grant{Audience: self, Doc: DocIDFor(self, nonce), Rights: rights, NotBefore: notBefore, Expiry: expiry},
+		bytes.NewReader(nonce[:]))
 }
 
 // Issue signs a new token granting g, as a delegation of parent, or as a
