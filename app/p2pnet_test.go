@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -174,14 +172,12 @@ func TestOutsiderLearnsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	nw := NewNetwork(NetConfig{Listen: loopback})
-	c, err := Open(Config{Dir: t.TempDir(), Network: nw, Rand: io.MultiReader(bytes.NewReader(id[:]), rand.Reader)})
+	c, err := Open(Config{Dir: t.TempDir(), Network: nw})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got, err := c.Create(""); err != nil || got != id {
-		t.Fatalf("forged create: %v %v", got, err)
-	}
+	forgeDoc(t, c, id)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Run(ctx)
@@ -377,12 +373,12 @@ func TestUnauthorizedChangeQuarantined(t *testing.T) {
 	da.Flush()
 
 	// A stranger roots its own capability for the same id and edits.
-	s, err := Open(Config{Dir: t.TempDir(), Rand: io.MultiReader(bytes.NewReader(id[:]), rand.Reader)})
+	s, err := Open(Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.Create("")
+	forgeDoc(t, s, id)
 	ds, _ := s.Open(id)
 	ds.Edit(0, 0, "forged")
 	var msg []byte
@@ -446,4 +442,24 @@ func TestLiveRightAfterJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, db, 10*time.Second, func(s string) bool { return s == "xyz" })
+}
+
+// forgeDoc makes p the root of its own document with another document's
+// id, as an outsider's modified client could: app.Create binds new ids to
+// their creator's key, so a forger skips it and issues the root token
+// itself.
+func forgeDoc(t *testing.T, p *Peer, id DocID) {
+	t.Helper()
+	now := time.Now()
+	root, err := access.Issue(nil, p.key, access.Grant{Audience: p.self, Doc: access.DocID(id), Rights: access.Admin,
+		NotBefore: now.Add(-time.Minute), Expiry: now.Add(time.Hour)}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.db.Create(id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.putProof(id, root); err != nil {
+		t.Fatal(err)
+	}
 }
