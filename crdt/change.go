@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"reflect"
 	"slices"
 	"sync"
 	"unicode/utf8"
@@ -212,7 +213,7 @@ const pooledSlots = 8
 // SHA-256 state after that block, and a change costs the blocks of the
 // rest: one instead of two for a typed keystroke. A slot remembers the
 // block it stands for and is recomputed when a buffer starts otherwise, so
-// a wrong slot costs time, never a wrong hash. Its memory is about 200
+// a wrong slot costs time, never a wrong hash. Its memory is about 320
 // bytes per author.
 //
 // The rest is padded here (SHA-256's padding: 0x80, zeros, the message's
@@ -221,10 +222,13 @@ const pooledSlots = 8
 // are the chaining value, that is the hash once the padding is in. This
 // skips Sum's copy of the digest and its extra write. Whether the saved
 // state has that layout is checked once against sha256.Sum256 (rawState);
-// if not, Sum is used.
+// if not, Sum is used. Where the digest's memory has a known layout
+// (digestMirror), the midstate is restored and the chaining value read by
+// copying memory instead, which halves the cost around each block.
 type hasher struct {
 	d     hash.Hash
-	state binaryState // d
+	dp    *digestLayout // d's memory, when digestMirror
+	state binaryState   // d
 	mids  []midstate
 	tail  []byte // the padded rest of the message
 	out   []byte // the saved state or Sum's output, reused
@@ -243,7 +247,76 @@ type binaryState interface {
 type midstate struct {
 	ok    bool
 	block [sha256.BlockSize]byte
-	state []byte // d's marshaled state after block
+	state []byte       // d's marshaled state after block
+	dig   digestLayout // d's memory after block, when digestMirror
+}
+
+// digestLayout is crypto/sha256's digest as Go 1.26 lays it out (its
+// fields hold no pointers). When the digest sha256.New returns has exactly
+// this layout (digestMirror), a hasher restores an author's midstate by
+// copying it over the digest's memory and reads the chaining value from
+// it, instead of UnmarshalBinary and AppendBinary, which cost about as
+// much as the block they surround. Any other layout (another Go release,
+// BoringCrypto) keeps the marshaling path.
+type digestLayout struct {
+	h     [8]uint32
+	x     [sha256.BlockSize]byte
+	nx    int
+	len   uint64
+	is224 bool
+}
+
+// digestMirror reports whether sha256.New's digest is laid out as
+// digestLayout: the same field names, kinds, sizes and offsets, checked
+// by reflection, and a two-block message hashed through the mirror (first
+// block saved, the digest dirtied, the saved state copied back, the
+// padded second block written, the words read) equal to sha256.Sum256.
+var digestMirror = sync.OnceValue(func() bool {
+	d := sha256.New()
+	t := reflect.TypeOf(d)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	t, m := t.Elem(), reflect.TypeOf(digestLayout{})
+	if t.Size() != m.Size() || t.NumField() != m.NumField() {
+		return false
+	}
+	for i := range m.NumField() {
+		a, b := t.Field(i), m.Field(i)
+		if a.Name != b.Name || a.Offset != b.Offset || a.Type.Kind() != b.Type.Kind() || a.Type.Size() != b.Type.Size() {
+			return false
+		}
+	}
+	msg := make([]byte, 100)
+	for i := range msg {
+		msg[i] = byte(i*13 + 5)
+	}
+	dp := (*digestLayout)(reflect.ValueOf(d).UnsafePointer())
+	d.Write(msg[:sha256.BlockSize])
+	mid := *dp
+	d.Write(msg) // dirty the state
+	*dp = mid
+	var blk [sha256.BlockSize]byte
+	k := copy(blk[:], msg[sha256.BlockSize:])
+	blk[k] = 0x80
+	binary.BigEndian.PutUint64(blk[sha256.BlockSize-8:], uint64(len(msg))*8)
+	d.Write(blk[:])
+	return dp.sum() == sha256.Sum256(msg)
+})
+
+// sum returns the chaining value d holds, big-endian: the hash, once the
+// message's padding has been written.
+func (d *digestLayout) sum() Hash {
+	var s Hash
+	binary.BigEndian.PutUint32(s[0:], d.h[0])
+	binary.BigEndian.PutUint32(s[4:], d.h[1])
+	binary.BigEndian.PutUint32(s[8:], d.h[2])
+	binary.BigEndian.PutUint32(s[12:], d.h[3])
+	binary.BigEndian.PutUint32(s[16:], d.h[4])
+	binary.BigEndian.PutUint32(s[20:], d.h[5])
+	binary.BigEndian.PutUint32(s[24:], d.h[6])
+	binary.BigEndian.PutUint32(s[28:], d.h[7])
+	return s
 }
 
 // rawMagic is the start of a saved SHA-256 state; the chaining value
@@ -281,6 +354,9 @@ func (h *hasher) hashParts(slot int, pre, body []byte) Hash {
 	if h.d == nil {
 		h.d = sha256.New()
 		h.state = h.d.(binaryState)
+		if digestMirror() {
+			h.dp = (*digestLayout)(reflect.ValueOf(h.d).UnsafePointer())
+		}
 	}
 	if slot >= len(h.mids) {
 		h.mids = append(h.mids, make([]midstate, slot+1-len(h.mids))...)
@@ -297,8 +373,11 @@ func (h *hasher) hashParts(slot int, pre, body []byte) Hash {
 			return sha256.Sum256(append(slices.Clip(pre), body...))
 		}
 		m.ok, m.state = true, st
+		if h.dp != nil {
+			m.dig = *h.dp
+		}
 	}
-	if err := h.state.UnmarshalBinary(m.state); err != nil {
+	if !h.restore(m) {
 		return sha256.Sum256(append(slices.Clip(pre), body...))
 	}
 	if rawState() {
@@ -327,13 +406,33 @@ var firstAuthorBytes = sha256.BlockSize - len(changeDomain) - len(DocID{}) - 1
 // It pads rest in place and returns it, so the caller keeps its array:
 // the message's first block is never rebuilt, copied or compared.
 func (h *hasher) hashAfter(slot int, rest []byte) (Hash, []byte, bool) {
-	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || !rawState() {
-		return Hash{}, rest, false
-	}
-	if err := h.state.UnmarshalBinary(h.mids[slot].state); err != nil {
+	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || !rawState() || !h.restore(&h.mids[slot]) {
 		return Hash{}, rest, false
 	}
 	return h.padRaw(rest, sha256.BlockSize+len(rest))
+}
+
+// restore puts d back in the state m saved (after its first block).
+func (h *hasher) restore(m *midstate) bool {
+	if h.dp != nil {
+		*h.dp = m.dig
+		return true
+	}
+	return h.state.UnmarshalBinary(m.state) == nil
+}
+
+// chain returns d's chaining value (the hash, once the message's padding
+// is in), from its memory or its saved state.
+func (h *hasher) chain() (Hash, bool) {
+	if h.dp != nil {
+		return h.dp.sum(), true
+	}
+	st, err := h.state.AppendBinary(h.out[:0])
+	h.out = st
+	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
+		return Hash{}, false
+	}
+	return Hash(st[len(rawMagic):]), true
 }
 
 // maxBlockRest is the longest rest of a message that h.blk holds with its
@@ -346,10 +445,7 @@ const maxBlockRest = 2*sha256.BlockSize - 9
 // one or two blocks are hashed, with no buffer grown or copied. The caller
 // checks rawState once, not per call.
 func (h *hasher) blockAfter(slot, k int) (Hash, bool) {
-	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || k < 0 || k > maxBlockRest {
-		return Hash{}, false
-	}
-	if err := h.state.UnmarshalBinary(h.mids[slot].state); err != nil {
+	if slot < 0 || slot >= len(h.mids) || !h.mids[slot].ok || k < 0 || k > maxBlockRest || !h.restore(&h.mids[slot]) {
 		return Hash{}, false
 	}
 	b := h.blk[:]
@@ -361,12 +457,7 @@ func (h *hasher) blockAfter(slot, k int) (Hash, bool) {
 	clear(b[k+1 : n-8])
 	binary.BigEndian.PutUint64(b[n-8:], uint64(sha256.BlockSize+k)*8)
 	h.d.Write(b)
-	st, err := h.state.AppendBinary(h.out[:0])
-	h.out = st
-	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
-		return Hash{}, false
-	}
-	return Hash(st[len(rawMagic):]), true
+	return h.chain()
 }
 
 // finishRaw hashes rest into d, which holds the state after the first
@@ -393,12 +484,8 @@ func (h *hasher) padRaw(t []byte, n int) (Hash, []byte, bool) {
 	clear(t[k+1 : k+pad])
 	binary.BigEndian.PutUint64(t[k+pad:], uint64(n)*8)
 	h.d.Write(t)
-	st, err := h.state.AppendBinary(h.out[:0])
-	h.out = st
-	if err != nil || len(st) < len(rawMagic)+sha256.Size || string(st[:len(rawMagic)]) != rawMagic {
-		return Hash{}, t, false
-	}
-	return Hash(st[len(rawMagic):]), t, true
+	sum, ok := h.chain()
+	return sum, t, ok
 }
 
 // hashPrefix appends what a change hash covers before the change's body;

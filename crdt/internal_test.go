@@ -70,45 +70,55 @@ func TestHashChangeBig(t *testing.T) {
 // TestBlockAfter checks that a rest of every length blockAfter takes,
 // written into the hasher's block buffer after a slot's first block and
 // padded to one or two blocks there, hashes like plain SHA-256 of the
-// whole message, and that longer rests are refused.
+// whole message, and that longer rests are refused: with the digest's
+// memory mirrored (digestMirror) and with the marshaling path.
 func TestBlockAfter(t *testing.T) {
 	if !rawState() {
 		t.Skip("this crypto/sha256 does not save its state as expected")
 	}
+	if !digestMirror() {
+		t.Log("this crypto/sha256's digest is not laid out as digestLayout: only the marshaling path runs")
+	}
 	const seed = 5
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 0))
-	var h hasher
-	first := make([]byte, sha256.BlockSize)
-	for i := range first {
-		first[i] = byte(r.IntN(256))
-	}
-	// Prime slot 1 with the first block, as a log's first hash does.
-	h.hash(1, append(append([]byte(nil), first...), 1, 2, 3))
-	for k := 0; k <= maxBlockRest+1; k++ {
-		rest := make([]byte, k)
-		for i := range rest {
-			rest[i] = byte(r.IntN(256))
+	for _, mirror := range []bool{true, false} {
+		var h hasher
+		first := make([]byte, sha256.BlockSize)
+		for i := range first {
+			first[i] = byte(r.IntN(256))
 		}
-		// Stale bytes from a longer message must not leak into the padding.
-		for i := range h.blk {
-			h.blk[i] = 0xee
+		// Prime slot 1 with the first block, as a log's first hash does.
+		h.hash(1, append(append([]byte(nil), first...), 1, 2, 3))
+		if !mirror {
+			h.dp = nil
 		}
-		copy(h.blk[:], rest)
-		got, ok := h.blockAfter(1, k)
-		if k > maxBlockRest {
-			if ok {
-				t.Fatalf("rest of %d bytes: accepted, want refused", k)
+		for k := 0; k <= maxBlockRest+1; k++ {
+			rest := make([]byte, k)
+			for i := range rest {
+				rest[i] = byte(r.IntN(256))
 			}
-			continue
+			// Stale bytes from a longer message must not leak into the
+			// padding.
+			for i := range h.blk {
+				h.blk[i] = 0xee
+			}
+			copy(h.blk[:], rest)
+			got, ok := h.blockAfter(1, k)
+			if k > maxBlockRest {
+				if ok {
+					t.Fatalf("mirror %v, rest of %d bytes: accepted, want refused", mirror, k)
+				}
+				continue
+			}
+			want := Hash(sha256.Sum256(append(append([]byte(nil), first...), rest...)))
+			if !ok || got != want {
+				t.Fatalf("mirror %v, rest of %d bytes: got %s (%v), want %s", mirror, k, got, ok, want)
+			}
 		}
-		want := Hash(sha256.Sum256(append(append([]byte(nil), first...), rest...)))
-		if !ok || got != want {
-			t.Fatalf("rest of %d bytes: got %s (%v), want %s", k, got, ok, want)
+		if _, ok := h.blockAfter(7, 10); ok {
+			t.Fatal("an unprimed slot was used")
 		}
-	}
-	if _, ok := h.blockAfter(7, 10); ok {
-		t.Fatal("an unprimed slot was used")
 	}
 }
 
