@@ -65,7 +65,7 @@ type P2P struct {
 func NewNetwork(cfg NetConfig) *P2P {
 	return &P2P{cfg: cfg, ready: make(chan struct{}), poke: make(chan struct{}, 1), docs: map[DocID]*docNet{},
 		relay: relayState{poke: make(chan struct{}, 1), status: map[string]RelayStatus{},
-			partials: map[partialKey]*partial{}, mandates: map[mandateKey]*access.Token{}}}
+			partials: map[partialKey]*partial{}, mandates: map[mandateKey]*access.Token{}, revFrom: map[mandateKey]int{}}}
 }
 
 // Run starts the libp2p node with p's identity and runs it until ctx ends.

@@ -49,10 +49,17 @@ const (
 	// directly) and the round reports it.
 	maxParts = 16
 	// maxPartials bounds the incomplete batches held per relay and
-	// document while their other parts are awaited; past it the oldest is
-	// dropped (its parts are fetched again after a restart, or never if
-	// its sender gave up).
-	maxPartials = 2
+	// document while their other parts are awaited (one per sender: a
+	// sender puts a batch's parts back to back, so its next batch ends the
+	// last one); past it the oldest is dropped, and fetched again after a
+	// restart.
+	maxPartials = 16
+	// partialWait is how long a batch may stay incomplete, counted in the
+	// relay's box times: a sender that stopped halfway (its next round puts
+	// a new batch) would otherwise hold every reader's cursor behind it.
+	partialWait = time.Hour
+	// maxPages bounds the Get answers one round takes per document.
+	maxPages = 64
 	boxVersion  = 1
 )
 
@@ -81,17 +88,19 @@ type relayState struct {
 	status   map[string]RelayStatus
 	partials map[partialKey]*partial
 	mandates map[mandateKey]*access.Token
+	revFrom  map[mandateKey]int // where the next round's revocations start, per document and relay
 }
 
 type partialKey struct {
 	relay peer.ID
 	doc   DocID
 	from  access.Key
-	batch [16]byte
 }
 
 type partial struct {
+	batch [16]byte
 	first uint64 // the seq of the first part seen
+	at    int64  // that part's time at the relay, Unix seconds
 	parts [][]byte
 	have  int
 }
@@ -272,7 +281,10 @@ func (n *P2P) SyncRelays(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-var errNotStarted = errors.New("the network is not running yet")
+var (
+	errNotStarted    = errors.New("the network is not running yet")
+	errBatchTooLarge = errors.New("batch too large for a relay mailbox")
+)
 
 func relayName(kind string, r relayTarget, id DocID) string {
 	return "relay-" + kind + "/" + r.id.String() + "/" + id.String()
@@ -297,12 +309,16 @@ func (n *P2P) syncDocRelay(ctx context.Context, r relayTarget, d *docNet) error 
 	if tok := n.mandate(a.id, own, r.key); tok != nil {
 		req.RelayProof = tok.Encode()
 	}
+	// The revocations, at most MaxRevocations a request: with more, each
+	// round sends the next ones, so the relay learns all of them.
 	_, revs := m.records()
-	for i, c := range revs {
-		if i == mailproto.MaxRevocations {
-			break // the relay learns the rest from other members' requests
-		}
-		req.Revocations = append(req.Revocations, c.rev.Encode())
+	k := mandateKey{a.id, r.key}
+	n.relay.mu.Lock()
+	window, next := revocationWindow(len(revs), n.relay.revFrom[k])
+	n.relay.revFrom[k] = next
+	n.relay.mu.Unlock()
+	for _, i := range window {
+		req.Revocations = append(req.Revocations, revs[i].rev.Encode())
 	}
 	st, err := n.loadRelayDoc(relayName("state", r, a.id))
 	if err != nil {
@@ -318,13 +334,20 @@ func (n *P2P) syncDocRelay(ctx context.Context, r relayTarget, d *docNet) error 
 	if !own.Rights.Covers(access.Comment) {
 		return nil // a reader makes no changes and may not put
 	}
+	prev, refresh := st.pushed, false
 	if st.retention > 0 && n.peer.cfg.Now().Unix()-st.refreshed > int64(st.retention/2) {
 		// Boxes older than the retention are gone: put the whole
 		// document again, so that a member who joins later finds all of
 		// it there.
-		st.pushed = crdt.Vector{}
+		st.pushed, refresh = crdt.Vector{}, true
 	}
 	err = n.pushRelay(ctx, r, d, s, req, st)
+	if errors.Is(err, errBatchTooLarge) && refresh && len(prev) > 0 {
+		// The whole document no longer fits a mailbox batch: go on
+		// putting what changes, and try the whole again a retention later.
+		a.log.Warn("relay refresh skipped", "relay", r.id, "err", err)
+		st.pushed, st.refreshed, err = prev, n.peer.cfg.Now().Unix(), nil
+	}
 	return errors.Join(err, n.saveRelayDoc(relayName("state", r, a.id), st))
 }
 
@@ -335,6 +358,23 @@ type relayDoc struct {
 	retention uint64      // the relay's retention, in seconds (0 = unknown)
 	refreshed int64       // when the whole document was last put, Unix seconds
 	pushed    crdt.Vector // what the relay holds of the document, as far as this device knows
+}
+
+// revocationWindow returns which of n records a request carries, starting
+// at from, and where the next request starts: all of them if they fit,
+// else MaxRevocations of them in turn, wrapping around.
+func revocationWindow(n, from int) (window []int, next int) {
+	if n <= mailproto.MaxRevocations {
+		for i := range n {
+			window = append(window, i)
+		}
+		return window, 0
+	}
+	from %= n
+	for i := range mailproto.MaxRevocations {
+		window = append(window, (from+i)%n)
+	}
+	return window, (from + mailproto.MaxRevocations) % n
 }
 
 // mandate returns a relay token for relay on doc, issued from own if this
@@ -369,12 +409,19 @@ func (n *P2P) mandate(doc DocID, own *access.Token, relay access.Key) *access.To
 func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer, req mailproto.Request, st *relayDoc) error {
 	a := d.a
 	after := st.cursor
-	for {
+	var newest int64
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil // the rest next round
+		}
 		q := req
 		q.Type, q.After = mailproto.TypeGet, after
 		resp, err := n.node.Mailbox(ctx, r.id, q)
 		if err != nil {
 			return fmt.Errorf("get: %w", err)
+		}
+		if resp.More && resp.Next <= after {
+			return fmt.Errorf("get: the relay says there is more after %d but moved to %d", after, resp.Next)
 		}
 		st.retention = resp.Retention
 		if resp.Epoch != st.epoch {
@@ -390,6 +437,7 @@ func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 			}
 		}
 		for _, b := range resp.Boxes {
+			newest = max(newest, b.Time)
 			if b.From == a.p.self {
 				continue
 			}
@@ -421,7 +469,7 @@ func (n *P2P) pullRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 				maps.Copy(st.pushed, v1)
 			}
 		}
-		st.cursor = min(resp.Next, n.heldFrom(r.id, a.id)-1)
+		st.cursor = min(resp.Next, n.heldFrom(r.id, a.id, newest)-1)
 		if !resp.More {
 			return nil
 		}
@@ -441,15 +489,22 @@ func (n *P2P) dropPartials(relay peer.ID, doc DocID) {
 }
 
 // heldFrom returns the seq of the first part of the oldest incomplete
-// batch held for relay and doc, or MaxUint64 if none.
-func (n *P2P) heldFrom(relay peer.ID, doc DocID) uint64 {
+// batch held for relay and doc, or MaxUint64 if none. It first gives up
+// the batches that stayed incomplete partialWait before now (the newest
+// box time seen), so that they hold the cursor no longer.
+func (n *P2P) heldFrom(relay peer.ID, doc DocID, now int64) uint64 {
 	n.relay.mu.Lock()
 	defer n.relay.mu.Unlock()
 	first := uint64(math.MaxUint64)
 	for k, p := range n.relay.partials {
-		if k.relay == relay && k.doc == doc {
-			first = min(first, p.first)
+		if k.relay != relay || k.doc != doc {
+			continue
 		}
+		if now-p.at > int64(partialWait/time.Second) {
+			delete(n.relay.partials, k)
+			continue
+		}
+		first = min(first, p.first)
 	}
 	return first
 }
@@ -465,14 +520,19 @@ func (n *P2P) assemble(r relayTarget, doc DocID, b mailproto.Box, s *sealer) ([]
 	if err != nil {
 		return nil, err
 	}
-	k := partialKey{relay: r.id, doc: doc, from: b.From, batch: h.batch}
+	k := partialKey{relay: r.id, doc: doc, from: b.From}
 	part, parts, payload := h.part, h.parts, h.payload
-	if parts == 1 {
-		return payload, nil
-	}
 	n.relay.mu.Lock()
 	defer n.relay.mu.Unlock()
 	p := n.relay.partials[k]
+	if p != nil && p.batch != h.batch {
+		// The sender started another batch: the last one will not end.
+		delete(n.relay.partials, k)
+		p = nil
+	}
+	if parts == 1 {
+		return payload, nil
+	}
 	if p == nil {
 		var held []partialKey
 		for o := range n.relay.partials {
@@ -486,7 +546,7 @@ func (n *P2P) assemble(r relayTarget, doc DocID, b mailproto.Box, s *sealer) ([]
 			})
 			delete(n.relay.partials, oldest)
 		}
-		p = &partial{first: b.Seq, parts: make([][]byte, parts)}
+		p = &partial{batch: h.batch, first: b.Seq, at: b.Time, parts: make([][]byte, parts)}
 		n.relay.partials[k] = p
 	}
 	if uint64(len(p.parts)) != parts {
@@ -566,7 +626,8 @@ func (n *P2P) pushRelay(ctx context.Context, r relayTarget, d *docNet, s *sealer
 	}
 	parts := (len(data) + partSize - 1) / partSize
 	if parts > maxParts {
-		return fmt.Errorf("%d bytes to put, more than a mailbox batch holds (%d); the document syncs with peers directly only", len(data), maxParts*partSize)
+		return fmt.Errorf("%d bytes to put, more than a mailbox batch holds (%d); the document syncs with peers directly only: %w",
+			len(data), maxParts*partSize, errBatchTooLarge)
 	}
 	var batch [16]byte
 	if _, err := rand.Read(batch[:]); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +39,13 @@ func startRelay(t *testing.T) (*relay.Server, string) {
 // called or the test ends.
 func runRelay(t *testing.T, key ed25519.PrivateKey, dir string) (srv *relay.Server, stop func()) {
 	t.Helper()
-	srv, err := relay.New(relay.Config{ListenAddrs: loopback, PrivateKey: key, DataDir: dir})
+	return runRelayAt(t, key, dir, nil)
+}
+
+// runRelayAt is runRelay with the relay's clock.
+func runRelayAt(t *testing.T, key ed25519.PrivateKey, dir string, now func() time.Time) (srv *relay.Server, stop func()) {
+	t.Helper()
+	srv, err := relay.New(relay.Config{ListenAddrs: loopback, PrivateKey: key, DataDir: dir, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,4 +380,136 @@ func FuzzParseBox(f *testing.F) {
 			t.Fatalf("re-encoding grew: %x -> %x", b, again)
 		}
 	})
+}
+
+// TestRevocationWindow: with more revocation records than a request
+// carries, successive rounds carry every one of them.
+func TestRevocationWindow(t *testing.T) {
+	for _, n := range []int{0, 1, mailproto.MaxRevocations, mailproto.MaxRevocations + 1, 3*mailproto.MaxRevocations - 5} {
+		seen := map[int]bool{}
+		from := 0
+		rounds := (n + mailproto.MaxRevocations - 1) / mailproto.MaxRevocations
+		for range max(rounds, 1) {
+			w, next := revocationWindow(n, from)
+			if len(w) > mailproto.MaxRevocations {
+				t.Fatalf("%d records: a window of %d", n, len(w))
+			}
+			for _, i := range w {
+				seen[i] = true
+			}
+			from = next
+		}
+		if len(seen) != n {
+			t.Errorf("%d records: %d rounds carried %d of them", n, rounds, len(seen))
+		}
+	}
+}
+
+// TestRelayAbandonedBatch: a member that put the first part of a batch and
+// stopped holds nobody back for long. Readers keep fetching and applying
+// the boxes after it; their cursor waits behind it only until the relay's
+// clock is an hour past it, or until that member puts its next batch.
+func TestRelayAbandonedBatch(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().Unix())
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := runRelayAt(t, key, t.TempDir(), func() time.Time { return time.Unix(clock.Load(), 0) })
+	addr := srv.Addrs()[0].String()
+	target := relayTarget{id: srv.ID()}
+	a, na := relayPeer(t, addr)
+	b, nb := relayPeer(t, addr)
+	c, nc := relayPeer(t, addr)
+	id, _ := a.Create("")
+	da, _ := a.Open(id)
+	if err := da.Edit(0, 0, "one\n"); err != nil {
+		t.Fatal(err)
+	}
+	link, err := da.Invite(access.Write, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Peer{b, c} {
+		if _, err := p.Join(link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Open(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncRelays(t, na)
+	syncRelays(t, nb)
+
+	// b puts the first of three parts, sealed with the document key.
+	halfBatch := func(batch byte) uint64 {
+		k, err := b.docKey(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newSealer(id, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		box := s.seal(appendBox(nil, boxPlain{batch: [16]byte{batch}, part: 0, parts: 3, payload: []byte("never finished")}))
+		resp, err := nb.Node().Mailbox(t.Context(), srv.ID(), mailproto.Request{Type: mailproto.TypePut, Doc: id, Proof: mustProof(t, b, id), Box: box})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Seq
+	}
+	cursor := func() uint64 {
+		st, err := nc.loadRelayDoc(relayName("state", target, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.cursor
+	}
+	half := halfBatch(1)
+	if err := da.Edit(4, 0, "two\n"); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, na)
+	dc, _ := c.Open(id)
+	syncRelays(t, nc)
+	if got := text(t, dc); got != "one\ntwo\n" {
+		t.Fatalf("c holds %q; the boxes after the half batch must apply", got)
+	}
+	if got := cursor(); got != half-1 {
+		t.Fatalf("c's cursor %d, want it behind the half batch at %d", got, half)
+	}
+
+	// An hour later at the relay, c gives it up and its cursor passes it.
+	clock.Add(int64(time.Hour/time.Second) + 1)
+	if err := da.Edit(8, 0, "three\n"); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, na)
+	syncRelays(t, nc)
+	if got := text(t, dc); got != "one\ntwo\nthree\n" {
+		t.Fatalf("c holds %q", got)
+	}
+	last := cursor()
+	if last <= half {
+		t.Fatalf("c's cursor %d has not passed the abandoned batch at %d", last, half)
+	}
+
+	// b's next batch ends its half batch at once, whatever the clock.
+	half = halfBatch(2)
+	db, err := b.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Edit(0, 0, "b: "); err != nil {
+		t.Fatal(err)
+	}
+	syncRelays(t, nb) // b puts its edit, a new batch
+	syncRelays(t, nc)
+	if got := text(t, dc); got != "b: one\ntwo\nthree\n" {
+		t.Errorf("c holds %q", got)
+	}
+	if got := cursor(); got <= half {
+		t.Errorf("c's cursor %d is still held by b's half batch at %d after b's next batch", got, half)
+	}
 }
