@@ -59,8 +59,8 @@ const (
 	// a new batch) would otherwise hold every reader's cursor behind it.
 	partialWait = time.Hour
 	// maxPages bounds the Get answers one round takes per document.
-	maxPages = 64
-	boxVersion  = 1
+	maxPages   = 64
+	boxVersion = 1
 )
 
 // RelayStatus is how syncing with one relay went last.
