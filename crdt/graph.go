@@ -54,9 +54,13 @@ func (l *oplog) contains(f []int, lv int) bool {
 			h.push(lvItem{lv: x})
 		}
 	}
+	hint := -1
 	for len(h) > 0 {
+		// The walk goes back from the newest ops: each entry is found
+		// from the one before, a few steps away.
 		x := h.pop().lv
-		e := &l.graph[l.entryAt(x)]
+		hint = l.entryNear(x, hint)
+		e := &l.graph[hint]
 		if e.shadow <= lv {
 			return true
 		}
