@@ -22,7 +22,14 @@ var loopback = []string{"/ip4/127.0.0.1/tcp/0"}
 // netPeer opens and runs a networked peer on loopback.
 func netPeer(t *testing.T, connect ...string) (*Peer, *P2P) {
 	t.Helper()
-	nw := NewNetwork(NetConfig{Listen: loopback, Connect: connect, Node: p2p.Config{SyncInterval: time.Second}})
+	return runNetPeer(t, NetConfig{Listen: loopback, Connect: connect, Node: p2p.Config{SyncInterval: time.Second}})
+}
+
+// runNetPeer opens a peer on a network configured by cfg and runs it
+// until the test ends.
+func runNetPeer(t *testing.T, cfg NetConfig) (*Peer, *P2P) {
+	t.Helper()
+	nw := NewNetwork(cfg)
 	p, err := Open(Config{Dir: t.TempDir(), Network: nw})
 	if err != nil {
 		t.Fatal(err)

@@ -79,27 +79,7 @@ func relayPeer(t *testing.T, relayAddr string) (*Peer, *P2P) {
 	if relayAddr != "" {
 		cfg.Relays = []string{relayAddr}
 	}
-	nw := NewNetwork(cfg)
-	p, err := Open(Config{Dir: t.TempDir(), Network: nw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		p.Close()
-	})
-	select {
-	case <-nw.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
-	return p, nw
+	return runNetPeer(t, cfg)
 }
 
 func syncRelays(t *testing.T, nw *P2P) {

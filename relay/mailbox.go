@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/quire-dev/quire/crdt"
 	"github.com/quire-dev/quire/crdt/access"
 	"github.com/quire-dev/quire/p2p/mailproto"
+	"github.com/quire-dev/quire/store"
 )
 
 // Mailbox defaults.
@@ -178,24 +178,10 @@ func decodeMeta(b []byte) (*docMeta, error) {
 // openMailbox opens (or creates) the mailbox database in dir.
 func openMailbox(dir string, self access.Key, cfg MailboxConfig, now func() time.Time, log *slog.Logger) (*mailbox, error) {
 	cfg.fill()
-	const mt = 16 << 20
-	opts := badger.DefaultOptions(dir).
-		WithLogger(nil).
-		WithSyncWrites(true).
-		WithNumVersionsToKeep(1).
-		WithMemTableSize(mt).
-		WithNumMemtables(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(8).
-		WithBaseTableSize(mt / 4).
-		// Boxes up to 1 MiB stay in the LSM tree, whose compaction
-		// reclaims pruned ones (only a full-size box's header tips it
-		// into the value log). It must stay under 15% of the memtable.
-		WithValueThreshold(1 << 20).
-		WithValueLogFileSize(64 << 20).
-		WithBlockCacheSize(mt).
-		WithIndexCacheSize(4 << 20).
-		WithCompression(options.None)
+	// Boxes up to 1 MiB stay in the LSM tree, whose compaction reclaims
+	// pruned ones; only a full-size box's header tips it into the value
+	// log, which the sweep collects.
+	opts := store.BadgerOptions(dir, 16<<20, log)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("relay: open mailbox in %s: %w", dir, err)

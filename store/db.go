@@ -170,7 +170,7 @@ func open(cfg Config, migs map[int]migration) (*DB, error) {
 	if err := removeEmptyVlogs(path, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	bdb, err := badger.Open(badgerOptions(path, cfg))
+	bdb, err := badger.Open(BadgerOptions(path, cfg.MemTableSize, cfg.Logger))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
@@ -220,15 +220,17 @@ func removeEmptyVlogs(path string, log *slog.Logger) error {
 	return nil
 }
 
-// badgerOptions sizes Badger for a desktop app (SETUP.md): small
-// memtables and caches, synced writes, small value-log files so that GC
-// can give space back, no compression (change encodings are tiny and
-// snapshots are DEFLATE-compressed by the CRDT; uncompressed records also
-// stay checkable by their hashes when a byte flips on disk).
-func badgerOptions(path string, cfg Config) badger.Options {
-	mt := cfg.MemTableSize
+// BadgerOptions are Quire's Badger settings for a database in path (the
+// store's, the relay's mailbox): small memtables of memTable bytes and
+// caches to match (SETUP.md), synced writes, one version per key, small
+// value-log files so that GC can give space back, no compression (change
+// encodings are tiny and snapshots are DEFLATE-compressed by the CRDT;
+// uncompressed records also stay checkable by their hashes when a byte
+// flips on disk), and Badger's logs sent to log.
+func BadgerOptions(path string, memTable int64, log *slog.Logger) badger.Options {
+	mt := memTable
 	return badger.DefaultOptions(path).
-		WithLogger(badgerLogger{cfg.Logger}).
+		WithLogger(badgerLogger{log}).
 		WithSyncWrites(true).
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(mt).
