@@ -320,19 +320,15 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 		if meta.nrevs+len(fresh) > maxDocRevocations {
 			return mailproto.Refuse(mailproto.CodeFull, "document %s has %d revocation records on this relay (limit %d)", doc, meta.nrevs, maxDocRevocations), nil
 		}
+		dr = decide(doc, meta.root, dr.events, fresh)
 		if !isNew {
 			// A valid record is a fact about the document, kept whatever
 			// becomes of this request.
 			if err := m.addRevocations(doc, meta, fresh); err != nil {
 				return mailproto.Response{}, err
 			}
+			m.cacheRuling(doc, dr)
 			fresh = nil
-		}
-		if dr, err = m.ruling(doc, meta, isNew); err != nil { // decided again, with them
-			return mailproto.Response{}, err
-		}
-		if isNew {
-			dr = decide(doc, meta.root, dr.events, fresh)
 		}
 	}
 	pol.Ruling = dr.ruling
@@ -390,8 +386,7 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 		// Nothing to write: a read-only transaction, no sync to disk.
 		err = m.db.View(func(txn *badger.Txn) error {
 			var err error
-			resp, err = m.get(txn, req, now)
-			resp.Epoch, resp.Retention = meta.epoch, uint64(m.cfg.Retention/time.Second)
+			resp, err = m.get(txn, req, meta, now)
 			return err
 		})
 		return resp, err
@@ -415,10 +410,9 @@ func (m *mailbox) serve(from access.Key, req mailproto.Request) (mailproto.Respo
 			}
 		case mailproto.TypeGet:
 			var err error
-			if resp, err = m.get(txn, req, now); err != nil {
+			if resp, err = m.get(txn, req, meta, now); err != nil {
 				return err
 			}
-			resp.Epoch, resp.Retention = meta.epoch, uint64(m.cfg.Retention/time.Second)
 		}
 		return txn.Set(docKey(keyDoc, doc), meta.encode())
 	})
@@ -504,14 +498,20 @@ func (m *mailbox) ruling(doc crdt.DocID, meta *docMeta, isNew bool) (*docRuling,
 		return nil, err
 	}
 	dr := decide(doc, meta.root, events, nil)
-	if len(m.rulings) >= maxCachedRulings {
+	m.cacheRuling(doc, dr)
+	return dr, nil
+}
+
+// cacheRuling keeps doc's decided ruling, dropping another document's when
+// maxCachedRulings are kept.
+func (m *mailbox) cacheRuling(doc crdt.DocID, dr *docRuling) {
+	if _, ok := m.rulings[doc]; !ok && len(m.rulings) >= maxCachedRulings {
 		for k := range m.rulings {
 			delete(m.rulings, k)
 			break
 		}
 	}
 	m.rulings[doc] = dr
-	return dr, nil
 }
 
 // decide decides events plus recs.
@@ -774,13 +774,13 @@ func (m *mailbox) prune(txn *badger.Txn, doc crdt.DocID, meta *docMeta, now time
 }
 
 // get reads the boxes after req.After, skipping expired ones.
-func (m *mailbox) get(txn *badger.Txn, req mailproto.Request, now time.Time) (mailproto.Response, error) {
+func (m *mailbox) get(txn *badger.Txn, req mailproto.Request, meta *docMeta, now time.Time) (mailproto.Response, error) {
 	limit := req.MaxBytes
 	if limit == 0 || limit > mailproto.MaxGetBytes {
 		limit = mailproto.MaxGetBytes
 	}
 	cutoff := now.Add(-m.cfg.Retention)
-	resp := mailproto.Response{Type: mailproto.TypeBoxes, Next: req.After}
+	resp := mailproto.Response{Type: mailproto.TypeBoxes, Next: req.After, Epoch: meta.epoch, Retention: uint64(m.cfg.Retention / time.Second)}
 	if req.After == ^uint64(0) {
 		return resp, nil
 	}
